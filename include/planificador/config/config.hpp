@@ -1,0 +1,98 @@
+#pragma once
+// The validated configuration (SPEC §5 and its extensions). config.cpp is the only place
+// that includes toml++; everything else sees these plain structs.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "planificador/util/result.hpp"
+
+namespace planificador::config {
+
+// Hard limits of one task. Those of a runner are also the most a task may ask for.
+struct Limits {
+  std::uint64_t wall_ms = 10000;
+  std::uint64_t cpu_ms = 10000;
+  std::uint64_t memory_bytes = std::uint64_t{256} << 20;
+  std::uint64_t pids = 64;
+  std::uint64_t output_bytes = std::uint64_t{1024} << 10;
+  friend bool operator==(const Limits&, const Limits&) = default;
+};
+
+// strict: a fresh bwrap (fresh namespaces, fresh tmpfs) per task.
+// fast: the helper keeps one prepared sandbox and only forks per task.
+enum class Isolation { strict, fast };
+
+struct Runner {
+  std::vector<std::string> match;  // glob patterns against SUBMIT's image field
+  std::string image;               // Docker image
+  std::string file;                // the code's file name in the work directory
+  std::vector<std::string> run;    // argv run inside Bubblewrap
+  std::vector<std::string> compile;  // optional argv run before `run`; empty = none
+  std::vector<std::pair<std::string, std::string>> env;  // the sandbox's environment
+  Limits limits;                   // [limits] with this runner's overrides applied
+  std::uint64_t compile_wall_ms = 30000;
+  std::size_t pool = 0;            // warm containers kept; 0 = a fresh container per task
+  Isolation isolation = Isolation::strict;
+  std::size_t max_tasks = 200;     // tasks a warm container serves before it is replaced
+  std::size_t line = 0;            // where the [[runner]] starts in the file (for messages)
+};
+
+struct Server {
+  std::string intake = "tcp://127.0.0.1:5555";
+  std::string events = "tcp://127.0.0.1:5556";
+  std::string control;  // empty = no control socket
+  bool connect = false;
+  std::size_t workers = 4;
+  std::size_t backlog = 1000;
+  std::string executor;  // name in REPORTs; empty in the file = the host name
+  std::uint64_t grace_ms = 5000;  // how long running tasks may finish on SIGTERM
+  std::size_t max_code_bytes = std::size_t{1} << 20;
+  std::string state_dir = "/run/planificador";  // host directory for helper sockets
+};
+
+struct Output {
+  std::size_t chunk_bytes = 65536;
+  std::uint64_t flush_ms = 10;
+};
+
+struct Docker {
+  std::string socket = "/var/run/docker.sock";
+  std::string runtime;  // empty = the engine's default
+  double cpus = 1.0;    // CPU quota of a task's container
+  std::uint64_t work_bytes = std::uint64_t{64} << 20;  // tmpfs for work dir, /tmp, /dev/shm
+  std::string helper;   // planificador-sandboxd on the host; empty = beside the daemon
+  std::string seccomp;  // seccomp profile file; empty = the built-in profile
+};
+
+struct Log {
+  std::string level = "info";
+};
+
+struct Config {
+  Server server;
+  Output output;
+  Docker docker;
+  Limits limits;  // [limits]: defaults for every runner
+  Log log;
+  std::vector<Runner> runners;
+};
+
+// Parses `text` as config.toml. `source` names it in messages. Returns the Config, or an
+// Error whose message reads "<source>:<line>: <key>: <what is wrong>".
+[[nodiscard]] Result<Config> parse(std::string_view text, std::string_view source);
+
+// Reads and parses the file at `path` (messages start with the path as given).
+[[nodiscard]] Result<Config> load(const std::string& path);
+
+// Returns the first runner one of whose patterns matches `image`, or nullptr.
+[[nodiscard]] const Runner* match_runner(const Config& config, std::string_view image);
+
+// fnmatch-style glob: `*`, `?`, `[...]`; no special meaning for `/`.
+[[nodiscard]] bool glob_match(std::string_view pattern, std::string_view text);
+
+}  // namespace planificador::config

@@ -1,1 +1,60 @@
-int main() { return 0; }
+// planctl: the command-line client (SPEC §6).
+
+#include <iostream>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "commands.hpp"
+
+int main(int argc, char** argv) {
+  namespace planctl = planificador::planctl;
+  CLI::App app{"planctl: submit code to a planificador daemon and stream its output"};
+  app.footer(
+      "Exit status of `run`: the task's own exit code (SPEC §3: 124 wall time, 125 rejected, "
+      "130 cancelled, ...);\n124 also when --timeout passes first (then `planctl: timed out` "
+      "is printed), 130 after Ctrl-C,\n2 for a bad command line or unreadable file, 1 when "
+      "the daemon cannot be reached.");
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("planctl ") + PLANIFICADOR_VERSION);
+
+  planctl::RunRequest request;
+  request.intake = "tcp://127.0.0.1:5555";
+  request.events = "tcp://127.0.0.1:5556";
+  auto* run = app.add_subcommand("run", "submit a program and stream its output");
+  run->add_option("--image", request.image, "image field, e.g. python, c, cpp, bash, node")
+      ->required();
+  run->add_option("file", request.code_path, "the program's source, or - for stdin")
+      ->required();
+  run->add_option("--stdin", request.stdin_path, "file fed to the program's standard input");
+  run->add_option("--file", request.files, "extra file local[:remote] (repeatable)");
+  run->add_option("--limit", request.limits,
+                  "lower a limit: wall_ms|cpu_ms|memory_bytes|pids|output_bytes=N (repeatable)");
+  run->add_option("--arg", request.args, "argument appended to the run command (repeatable)");
+  run->add_option("--env", request.env, "environment variable KEY=VALUE (repeatable)");
+  run->add_flag("--report", request.report, "ask for the REPORT and print it to stderr");
+  run->add_option("--intake", request.intake, "intake endpoint")->capture_default_str();
+  run->add_option("--events", request.events, "events endpoint")->capture_default_str();
+  run->add_option("--control", request.control, "send Ctrl-C's CANCEL here instead of intake");
+  run->add_option("--timeout", request.timeout_seconds, "seconds to wait for the task");
+  run->add_option("--id", request.id, "task id, 32 characters (default: random hex)");
+
+  std::string cancel_id;
+  std::string cancel_intake = "tcp://127.0.0.1:5555";
+  std::string cancel_control;
+  auto* cancel = app.add_subcommand("cancel", "cancel a queued or running task");
+  cancel->add_option("id", cancel_id, "the task id")->required();
+  cancel->add_option("--intake", cancel_intake, "intake endpoint")->capture_default_str();
+  cancel->add_option("--control", cancel_control, "control endpoint (preferred when given)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    // --help and --version end parsing with a "success" exception of exit code 0.
+    return app.exit(error) == 0 ? 0 : planctl::k_exit_usage;
+  }
+  if (run->parsed()) {
+    return planctl::run(request);
+  }
+  return planctl::cancel(cancel_id, cancel_intake, cancel_control);
+}

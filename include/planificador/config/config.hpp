@@ -28,18 +28,18 @@ struct Limits {
 enum class Isolation { strict, fast };
 
 struct Runner {
-  std::vector<std::string> match;  // glob patterns against SUBMIT's image field
-  std::string image;               // Docker image
-  std::string file;                // the code's file name in the work directory
-  std::vector<std::string> run;    // argv run inside Bubblewrap
+  std::vector<std::string> match;    // glob patterns against SUBMIT's image field
+  std::string image;                 // Docker image
+  std::string file;                  // the code's file name in the work directory
+  std::vector<std::string> run;      // argv run inside Bubblewrap
   std::vector<std::string> compile;  // optional argv run before `run`; empty = none
   std::vector<std::pair<std::string, std::string>> env;  // the sandbox's environment
-  Limits limits;                   // [limits] with this runner's overrides applied
+  Limits limits;  // [limits] with this runner's overrides applied
   std::uint64_t compile_wall_ms = 30000;
-  std::size_t pool = 0;            // warm containers kept; 0 = a fresh container per task
+  std::size_t pool = 0;  // warm containers kept; 0 = a fresh container per task
   Isolation isolation = Isolation::strict;
-  std::size_t max_tasks = 200;     // tasks a warm container serves before it is replaced
-  std::size_t line = 0;            // where the [[runner]] starts in the file (for messages)
+  std::size_t max_tasks = 200;  // tasks a warm container serves before it is replaced
+  std::size_t line = 0;         // where the [[runner]] starts in the file (for messages)
 };
 
 struct Server {
@@ -49,10 +49,11 @@ struct Server {
   bool connect = false;
   std::size_t workers = 4;
   std::size_t backlog = 1000;
-  std::string executor;  // name in REPORTs; empty in the file = the host name
+  std::string executor;  // name in REPORTs; parse() puts the host name here if the file has none
   std::uint64_t grace_ms = 5000;  // how long running tasks may finish on SIGTERM
   std::size_t max_code_bytes = std::size_t{1} << 20;
   std::string state_dir = "/run/planificador";  // host directory for helper sockets
+  std::size_t pool = 4;  // default of Runner::pool; parse() makes it `workers` if the file has none
 };
 
 struct Output {
@@ -62,8 +63,8 @@ struct Output {
 
 struct Docker {
   std::string socket = "/var/run/docker.sock";
-  std::string runtime;  // empty = the engine's default
-  double cpus = 1.0;    // CPU quota of a task's container
+  std::string runtime;                                 // empty = the engine's default
+  double cpus = 1.0;                                   // CPU quota of a task's container
   std::uint64_t work_bytes = std::uint64_t{64} << 20;  // tmpfs for work dir, /tmp, /dev/shm
   std::string helper;   // planificador-sandboxd on the host; empty = beside the daemon
   std::string seccomp;  // seccomp profile file; empty = the built-in profile
@@ -77,13 +78,17 @@ struct Config {
   Server server;
   Output output;
   Docker docker;
-  Limits limits;  // [limits]: defaults for every runner
+  Limits limits;                          // [limits]: defaults for every runner
+  std::uint64_t compile_wall_ms = 30000;  // [limits] compile_ms: default of Runner::compile_wall_ms
   Log log;
   std::vector<Runner> runners;
 };
 
-// Parses `text` as config.toml. `source` names it in messages. Returns the Config, or an
-// Error whose message reads "<source>:<line>: <key>: <what is wrong>".
+// Parses `text` as config.toml. `source` names it in messages. Returns the Config (at least
+// one runner, every value in range), or an Error whose message reads
+// "<source>:<line>: <key>: <what is wrong>" for the first problem in the file, where <key>
+// is a dotted path such as `server.workers` or `runner[2].limits.wall_ms` (runners counted
+// from 0), or "syntax error".
 [[nodiscard]] Result<Config> parse(std::string_view text, std::string_view source);
 
 // Reads and parses the file at `path` (messages start with the path as given).

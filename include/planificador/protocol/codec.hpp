@@ -19,10 +19,10 @@ enum class DecodeErrorKind {
   length_mismatch,    // declared lengths do not add up to the frame size
   bad_cancel_length,  // CANCEL not exactly 33 bytes
   empty_image,
-  image_too_long,     // image_len > 255
-  code_too_long,      // code_len > DecodeLimits::max_code_bytes
-  options_too_long,   // options_len > DecodeLimits::max_options_bytes
-  options_invalid,    // options is not a UTF-8 JSON object
+  image_too_long,    // image_len > 255
+  code_too_long,     // code_len > DecodeLimits::max_code_bytes
+  options_too_long,  // options_len > DecodeLimits::max_options_bytes
+  options_invalid,   // options is not a UTF-8 JSON object
 };
 
 // Returns a stable snake_case name of the kind ("length_mismatch").
@@ -50,15 +50,18 @@ struct DecodeLimits {
 // Decodes one client-bound frame (events). For clients and tests.
 [[nodiscard]] tl::expected<Outbound, DecodeError> decode_outbound(std::string_view frame);
 
-// Returns the wire bytes of a message.
+// Returns the wire bytes of a message: SUBMIT_EXT when Submit::options is set, SUBMIT
+// otherwise. Precondition: every variable-length field is shorter than 4 GiB (u32 lengths).
 [[nodiscard]] std::string encode(const Submit& message);
 [[nodiscard]] std::string encode(const Cancel& message);
 [[nodiscard]] std::string encode(const Append& message);
 [[nodiscard]] std::string encode(const Exited& message);
 [[nodiscard]] std::string encode(const Report& message);
+[[nodiscard]] std::string encode(const Inbound& message);
 [[nodiscard]] std::string encode(const Outbound& message);
 
-// Returns up to `max_bytes` of `frame` as spaced hex ("00 30 31 …"), for log lines.
+// Returns up to `max_bytes` of `frame` as spaced hex ("00 30 31"), followed by " ..." when
+// the frame is longer, for log lines.
 [[nodiscard]] std::string hex_prefix(std::string_view frame, std::size_t max_bytes = 16);
 
 }  // namespace planificador::protocol

@@ -3,6 +3,7 @@
 // (the codec in codec.hpp checks lengths before it builds any of these).
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -19,8 +20,8 @@ struct TaskId {
 
   // Returns the id as 64 lowercase hex characters (for logs and container labels).
   [[nodiscard]] std::string hex() const;
-  // Returns the id as printable text: the bytes themselves when all are printable ASCII,
-  // hex() otherwise.
+  // Returns the id as printable text: the bytes themselves when all are printable ASCII
+  // other than space, hex() otherwise.
   [[nodiscard]] std::string printable() const;
   // Returns an id from exactly 32 bytes, or nullopt when `raw` has another length.
   [[nodiscard]] static std::optional<TaskId> from_bytes(std::string_view raw);

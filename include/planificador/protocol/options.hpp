@@ -39,6 +39,10 @@ struct TaskOptions {
 // Parses and validates options JSON. Returns the options, or a message naming the key
 // that is wrong ("options.limits.wall_ms: expected a positive integer", "options: unknown
 // key `stdn`", "options.files[1].path: must be relative and stay in the work directory").
+// Rejects invalid JSON, repeated keys in one object, unknown keys at any level, stdin
+// together with stdin_base64, env names that are empty or hold `=`/NUL, NUL in env values
+// or args, unsafe, repeated or file-under-file paths, and limits that are not positive
+// integers. Never throws on any input.
 [[nodiscard]] tl::expected<TaskOptions, std::string> parse_options(std::string_view json);
 
 // Returns true when `path` is a safe relative path: non-empty, not absolute, no empty,

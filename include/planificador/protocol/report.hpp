@@ -25,7 +25,8 @@ enum class Status {
 [[nodiscard]] std::string_view to_string(Status status);
 
 // Returns the EXITED code SPEC §3 gives a status: 124, 125, 130, 137, 152, 153 for the
-// daemon's own outcomes; `program_code` for exited/compile_error; 128+signal for signaled.
+// daemon's own outcomes; `program_code` for exited/compile_error; 128+signal for signaled
+// (clamped to the i32 range).
 [[nodiscard]] std::int32_t exit_code_for(Status status, int program_code, int signal);
 
 struct ReportFields {
@@ -40,7 +41,8 @@ struct ReportFields {
   std::string executor;
 };
 
-// Returns the REPORT JSON object of SPEC §4 (keys in the order the SPEC shows).
+// Returns the REPORT JSON object of SPEC §4, compact, keys in the order the SPEC shows;
+// invalid UTF-8 in `executor` is replaced by U+FFFD.
 [[nodiscard]] std::string encode_report_json(const ReportFields& fields);
 
 }  // namespace planificador::protocol

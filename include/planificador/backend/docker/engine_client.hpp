@@ -49,9 +49,12 @@ class EngineClient {
   [[nodiscard]] Result<nlohmann::json> inspect(std::string_view id) const;
   // Blocks until the container stops; returns its exit code.
   [[nodiscard]] Result<std::int64_t> wait(std::string_view id) const;
+  // Same, giving up after `timeout` instead of the client's own.
+  [[nodiscard]] Result<std::int64_t> wait(std::string_view id, std::chrono::milliseconds timeout) const;
   // Containers (running or not) carrying label `label` ("key" or "key=value").
   [[nodiscard]] Result<std::vector<ContainerSummary>> list_by_label(std::string_view label) const;
   // The container's stdout and stderr so far (GET /containers/{id}/logs, demultiplexed).
+  // Only for containers created without a TTY, whose logs come multiplexed.
   [[nodiscard]] Result<Logs> logs(std::string_view id) const;
 
   [[nodiscard]] const std::string& socket_path() const { return m_socket; }
@@ -62,8 +65,9 @@ class EngineClient {
 };
 
 // Splits Docker's multiplexed stream (8-byte headers: stream type, 3 zero bytes, u32
-// big-endian length). Returns an error naming the offset when a frame is truncated or the
-// stream type is unknown.
+// big-endian length), as sent for a container without a TTY; a TTY container's stream is
+// raw and fails here. Stream 0 (stdin) counts as stdout. Returns an error naming the offset
+// when a frame is truncated or the stream type is unknown.
 [[nodiscard]] Result<Logs> demultiplex(std::string_view raw);
 
 }  // namespace planificador::backend::docker

@@ -1,0 +1,81 @@
+#pragma once
+// One task container: created, started and connected to its planificador-sandboxd;
+// killed and removed (with its host state directory) when the object goes away.
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "planificador/backend/docker/container_spec.hpp"
+#include "planificador/backend/docker/engine_client.hpp"
+#include "planificador/os/cgroup.hpp"
+#include "planificador/os/event.hpp"
+#include "planificador/os/fd.hpp"
+#include "planificador/util/result.hpp"
+
+namespace planificador::backend::docker {
+
+// The containers a backend currently owns, so stop() can remove them all.
+class ContainerRegistry {
+ public:
+  void add(const std::string& id);
+  void remove(const std::string& id);
+  // Returns the ids registered now.
+  [[nodiscard]] std::vector<std::string> ids() const;
+
+ private:
+  mutable std::mutex m_mutex;
+  std::map<std::string, int> m_ids;
+};
+
+// Why a container could not be made ready.
+enum class ContainerFailure { engine, helper, cancelled };
+
+struct ContainerError {
+  ContainerFailure kind = ContainerFailure::engine;
+  std::string message;
+};
+
+class Container {
+ public:
+  Container(const Container&) = delete;
+  Container& operator=(const Container&) = delete;
+  Container(Container&& other) noexcept;
+  Container& operator=(Container&&) = delete;
+  ~Container();
+
+  // Creates and starts a container for `spec` named `name`, waits (up to `ready_timeout`)
+  // until its helper accepts a connection, and resolves its cgroup. Every failure path
+  // removes what was made. `spec.run_dir` is created here.
+  [[nodiscard]] static tl::expected<Container, ContainerError> acquire(
+      const EngineClient& engine, ContainerRegistry& registry, const ContainerSpec& spec,
+      const std::string& name, const os::Event& cancel,
+      std::chrono::milliseconds ready_timeout = std::chrono::seconds(10));
+
+  // Kills every process of the container through the engine (the helper included).
+  void kill() const;
+
+  [[nodiscard]] const std::string& id() const { return m_id; }
+  [[nodiscard]] int socket() const { return m_socket.get(); }
+  [[nodiscard]] os::Cgroup& cgroup() { return m_cgroup; }
+
+ private:
+  Container(const EngineClient& engine, ContainerRegistry& registry, std::string run_dir)
+      : m_engine(&engine), m_registry(&registry), m_run_dir(std::move(run_dir)) {}
+
+  [[nodiscard]] tl::expected<void, ContainerError> wait_ready(const os::Event& cancel,
+                                                              std::chrono::milliseconds timeout);
+  [[nodiscard]] std::string exit_diagnostic() const;
+  void release() noexcept;
+
+  const EngineClient* m_engine;
+  ContainerRegistry* m_registry;
+  std::string m_run_dir;
+  std::string m_id;
+  os::Fd m_socket;
+  os::Cgroup m_cgroup;
+};
+
+}  // namespace planificador::backend::docker

@@ -1,0 +1,64 @@
+#pragma once
+// One exec through planificador-sandboxd (compile or run): the pipes, the poll loop that
+// streams output, feeds stdin and watches the limits, and the kill when one is crossed.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "planificador/backend/backend.hpp"
+#include "planificador/os/cgroup.hpp"
+#include "planificador/os/event.hpp"
+#include "planificador/util/result.hpp"
+
+namespace planificador::backend::docker {
+
+// The daemon's own reason to stop an exec, if it had one.
+enum class Verdict { none, time_limit, cpu_limit, output_limit, cancelled };
+
+struct ExecRequest {
+  std::vector<std::string> argv;
+  std::vector<std::string> env;  // "KEY=value"
+  std::string_view stdin_data;
+  bool merge_output = false;  // stdout and stderr into one pipe, delivered as Stream::err
+  std::uint64_t wall_ms = 0;
+  std::uint64_t cpu_ms = 0;
+};
+
+struct ExecResult {
+  Verdict verdict = Verdict::none;
+  std::optional<int> wait_status;  // the program's raw wait status, when it ran and ended
+  std::string error;               // why there is no wait status (sandbox failure, helper lost)
+  std::uint64_t wall_ms = 0;
+  std::uint64_t cpu_ns = 0;  // the container cgroup's CPU time during the exec
+};
+
+// The output allowance of a whole task (stdout + stderr of every exec together).
+struct OutputBudget {
+  std::uint64_t limit = 0;
+  std::uint64_t delivered = 0;
+  std::size_t chunk_bytes = 65536;
+};
+
+// What an exec runs against: the helper connection, the container's cgroup, where output
+// goes, the task's cancel flag, and the last resort when the helper does not answer.
+struct ExecEnvironment {
+  int socket = -1;
+  const os::Cgroup* cgroup = nullptr;
+  OutputSink* sink = nullptr;
+  const os::Event* cancel = nullptr;
+  std::function<void()> kill_container;
+};
+
+// Returns the RLIMIT_CPU (seconds) the helper sets as a backstop behind the cgroup watch.
+[[nodiscard]] std::uint64_t rlimit_cpu_seconds(std::uint64_t cpu_ms);
+
+// Runs `request` to its end and returns how it ended, after every output byte was
+// delivered. Returns an error only when the exec could not be handed to the helper.
+[[nodiscard]] Result<ExecResult> run_exec(const ExecEnvironment& environment,
+                                          const ExecRequest& request, OutputBudget& budget);
+
+}  // namespace planificador::backend::docker

@@ -1,0 +1,97 @@
+#pragma once
+// Scheduler: admission, a bounded queue of waiting tasks, a pool of workers that run them
+// through a Backend, cancellation and drain. Knows only backend::Backend and EventSink.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "planificador/backend/backend.hpp"
+#include "planificador/config/config.hpp"
+#include "planificador/os/event.hpp"
+#include "planificador/protocol/codec.hpp"
+#include "planificador/sched/admission.hpp"
+#include "planificador/sched/event_sink.hpp"
+
+namespace planificador::sched {
+
+struct SchedulerOptions {
+  std::size_t workers = 4;
+  std::size_t backlog = 1000;
+  std::string executor;  // the REPORT's "executor"
+  protocol::DecodeLimits decode;
+  // Called (from any thread) when a backlog slot frees up, so intake can be read again.
+  std::function<void()> on_room;
+};
+
+// Returns the options `config` implies; `executor` overrides an empty server.executor.
+[[nodiscard]] SchedulerOptions scheduler_options(const config::Config& config,
+                                                 std::string executor);
+
+class Scheduler {
+ public:
+  // Starts `options.workers` worker threads. `config`, `backend` and `sink` must outlive
+  // the scheduler.
+  Scheduler(const config::Config& config, backend::Backend& backend, EventSink& sink,
+            SchedulerOptions options);
+  // Drains with no grace if drain() was not called.
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Handles one frame from intake (`from_control` false) or control: admits or rejects a
+  // SUBMIT, applies a CANCEL, drops malformed input. Never blocks on the events consumer.
+  void handle_frame(std::string_view frame, bool from_control);
+  // Cancels task `id`: a queued one is answered EXITED 130 at once, a running one has its
+  // cancel event set; unknown ids are ignored.
+  void cancel(const protocol::TaskId& id);
+
+  // Returns true while the backlog has room and the scheduler is not draining.
+  [[nodiscard]] bool has_room() const;
+  // Returns the number of tasks waiting / running now.
+  [[nodiscard]] std::size_t queued() const;
+  [[nodiscard]] std::size_t running() const;
+
+  // Stops admitting, answers every queued task (125, shutting down), lets running tasks
+  // finish within `grace`, cancels the rest, waits until every task sent its EXITED and
+  // joins the workers. Idempotent; blocks.
+  void drain(std::chrono::milliseconds grace);
+
+ private:
+  struct Task;
+  class TaskOutput;
+
+  void worker_loop();
+  void run_task(Task& task);
+  void answer_unrun(const Task& task, std::int32_t exit_code, protocol::Status status,
+                    std::string_view diagnostic, bool from_intake_thread);
+  void reject(const Rejected& rejected);
+  void finish(const protocol::TaskId& id);
+
+  const config::Config& m_config;
+  backend::Backend& m_backend;
+  EventSink& m_sink;
+  SchedulerOptions m_options;
+
+  mutable std::mutex m_mutex;
+  std::condition_variable m_work;   // a task was queued, or stop
+  std::condition_variable m_done;   // a task finished
+  std::deque<std::shared_ptr<Task>> m_queue;
+  std::map<protocol::TaskId, std::shared_ptr<Task>> m_active;  // queued or running
+  std::size_t m_running = 0;
+  bool m_draining = false;
+  bool m_stopping = false;
+  bool m_drained = false;
+  std::vector<std::thread> m_workers;
+};
+
+}  // namespace planificador::sched

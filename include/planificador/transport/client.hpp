@@ -1,0 +1,42 @@
+#pragma once
+// Client: the client side of SPEC §1 for planctl — PUSH to intake, PULL from events, and
+// optionally PUB to a control socket.
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "planificador/util/result.hpp"
+
+namespace planificador::transport {
+
+class Client {
+ public:
+  // Connects to each of the daemon's intake, events and control endpoints that is not
+  // empty.
+  // Returns an error naming the endpoint ZeroMQ refused.
+  [[nodiscard]] static Result<std::unique_ptr<Client>> connect(const std::string& intake,
+                                                               const std::string& events,
+                                                               const std::string& control);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Sends one frame to intake, waiting at most `timeout` for the daemon to take it.
+  [[nodiscard]] Result<void> send(std::string_view frame, std::chrono::milliseconds timeout);
+  // Sends one frame to the control socket (PUB: subscribers joining late miss it).
+  [[nodiscard]] Result<void> send_control(std::string_view frame);
+  // Returns the next events frame, nullopt when none came within `timeout`, or an error
+  // (EINTR included, so a signal can interrupt the wait).
+  [[nodiscard]] Result<std::optional<std::string>> receive(std::chrono::milliseconds timeout);
+
+  struct Impl;
+
+ private:
+  explicit Client(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> m_impl;
+};
+
+}  // namespace planificador::transport

@@ -1,0 +1,223 @@
+#include "planificador/backend/docker/container.hpp"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "planificador/sandbox/wire.hpp"
+
+namespace planificador::backend::docker {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The uid/gid the helper runs as inside the container (container_spec.cpp's User).
+constexpr uid_t k_sandbox_uid = 1000;
+constexpr gid_t k_sandbox_gid = 1000;
+constexpr std::size_t k_log_tail_bytes = 600;
+
+tl::unexpected<ContainerError> container_error(ContainerFailure kind, std::string message) {
+  return tl::unexpected(ContainerError{kind, std::move(message)});
+}
+
+Result<void> make_run_dir(const std::string& path) {
+  std::error_code error;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), error);
+  if (error) {
+    return fail("create `" + path + "`: " + error.message());
+  }
+  std::filesystem::remove_all(path, error);  // a leftover of a reused name
+  // The helper (uid 1000 inside) creates its socket here; nobody else may look in.
+  if (::mkdir(path.c_str(), 0700) != 0) {
+    return fail_errno("mkdir `" + path + "`");
+  }
+  if (::chown(path.c_str(), k_sandbox_uid, k_sandbox_gid) != 0) {
+    return fail_errno("chown `" + path + "`");
+  }
+  return {};
+}
+
+// Returns a connection to the unix socket at `path`; the error keeps connect's errno so
+// the caller can tell "not there yet" from real failures.
+Result<os::Fd> connect_unix(const std::string& path) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  if (path.size() >= sizeof address.sun_path) {
+    return fail("socket path `" + path + "` is longer than " +
+                std::to_string(sizeof address.sun_path - 1) + " bytes");
+  }
+  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+  os::Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) {
+    return fail_errno("socket");
+  }
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+    return fail_errno("connect `" + path + "`");
+  }
+  return fd;
+}
+
+std::string tail(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
+    text.pop_back();
+  }
+  if (text.size() > k_log_tail_bytes) {
+    text.erase(0, text.size() - k_log_tail_bytes);
+  }
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  return text;
+}
+
+}  // namespace
+
+void ContainerRegistry::add(const std::string& id) {
+  const std::scoped_lock lock(m_mutex);
+  m_ids.emplace(id, 0);
+}
+
+void ContainerRegistry::remove(const std::string& id) {
+  const std::scoped_lock lock(m_mutex);
+  m_ids.erase(id);
+}
+
+std::vector<std::string> ContainerRegistry::ids() const {
+  const std::scoped_lock lock(m_mutex);
+  std::vector<std::string> ids;
+  ids.reserve(m_ids.size());
+  for (const auto& entry : m_ids) {
+    ids.push_back(entry.first);
+  }
+  return ids;
+}
+
+Container::Container(Container&& other) noexcept
+    : m_engine(other.m_engine),
+      m_registry(other.m_registry),
+      m_run_dir(std::move(other.m_run_dir)),
+      m_id(std::exchange(other.m_id, {})),
+      m_socket(std::move(other.m_socket)),
+      m_cgroup(std::move(other.m_cgroup)) {
+  other.m_run_dir.clear();
+}
+
+Container::~Container() { release(); }
+
+tl::expected<Container, ContainerError> Container::acquire(
+    const EngineClient& engine, ContainerRegistry& registry, const ContainerSpec& spec,
+    const std::string& name, const os::Event& cancel, std::chrono::milliseconds ready_timeout) {
+  Container container(engine, registry, spec.run_dir);
+  if (auto made = make_run_dir(spec.run_dir); !made) {
+    return container_error(ContainerFailure::helper, made.error().message);
+  }
+  auto id = engine.create(container_create_body(spec), name);
+  if (!id) {
+    return container_error(ContainerFailure::engine, id.error().message);
+  }
+  container.m_id = *id;
+  registry.add(container.m_id);
+  if (auto started = engine.start(container.m_id); !started) {
+    return container_error(ContainerFailure::engine, started.error().message);
+  }
+  if (auto ready = container.wait_ready(cancel, ready_timeout); !ready) {
+    return tl::unexpected(ready.error());
+  }
+  auto info = engine.inspect(container.m_id);
+  if (!info) {
+    return container_error(ContainerFailure::engine, info.error().message);
+  }
+  const auto pid = info->value(nlohmann::json::json_pointer("/State/Pid"), std::int64_t{0});
+  auto cgroup = os::Cgroup::of_process(static_cast<pid_t>(pid));
+  if (pid <= 0 || !cgroup) {
+    return container_error(ContainerFailure::helper,
+                           "cgroup of container " + container.m_id.substr(0, 12) + ": " +
+                               (pid <= 0 ? "no pid" : cgroup.error().message));
+  }
+  container.m_cgroup = std::move(*cgroup);
+  return container;
+}
+
+tl::expected<void, ContainerError> Container::wait_ready(const os::Event& cancel,
+                                                         std::chrono::milliseconds timeout) {
+  const std::string path = m_run_dir + "/" + sandbox::k_socket_name;
+  const auto start = Clock::now();
+  auto next_check = start + std::chrono::milliseconds(100);
+  auto pause = std::chrono::milliseconds(2);
+  for (;;) {
+    auto connection = connect_unix(path);
+    if (connection) {
+      m_socket = std::move(*connection);
+      return {};
+    }
+    if (connection.error().code != ENOENT && connection.error().code != ECONNREFUSED) {
+      return container_error(ContainerFailure::helper, connection.error().message);
+    }
+    if (cancel.is_set()) {
+      return container_error(ContainerFailure::cancelled, "cancelled");
+    }
+    const auto now = Clock::now();
+    if (now >= next_check) {
+      next_check = now + std::chrono::milliseconds(100);
+      auto info = m_engine->inspect(m_id);
+      if (info && !info->value(nlohmann::json::json_pointer("/State/Running"), false)) {
+        return container_error(ContainerFailure::helper, exit_diagnostic());
+      }
+    }
+    if (now - start >= timeout) {
+      return container_error(ContainerFailure::helper,
+                             "sandbox helper did not listen on `" + path + "` within " +
+                                 std::to_string(timeout.count()) + " ms");
+    }
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(20));
+  }
+}
+
+std::string Container::exit_diagnostic() const {
+  std::string message = "sandbox helper exited";
+  if (auto info = m_engine->inspect(m_id)) {
+    message += " with code " + std::to_string(info->value(nlohmann::json::json_pointer("/State/ExitCode"), std::int64_t{-1}));
+  }
+  if (auto logs = m_engine->logs(m_id)) {
+    const std::string text = tail(logs->err + logs->out);
+    if (!text.empty()) {
+      message += ": " + text;
+    }
+  }
+  return message;
+}
+
+void Container::kill() const {
+  if (m_id.empty()) {
+    return;
+  }
+  if (auto killed = m_engine->kill(m_id); !killed) {
+    spdlog::warn("kill container {}: {}", m_id.substr(0, 12), killed.error().message);
+  }
+}
+
+void Container::release() noexcept {
+  m_socket.reset();
+  if (!m_id.empty()) {
+    if (auto removed = m_engine->remove(m_id); !removed) {
+      spdlog::warn("remove container {}: {}", m_id.substr(0, 12), removed.error().message);
+    }
+    m_registry->remove(m_id);
+    m_id.clear();
+  }
+  if (!m_run_dir.empty()) {
+    std::error_code error;
+    std::filesystem::remove_all(m_run_dir, error);
+    m_run_dir.clear();
+  }
+}
+
+}  // namespace planificador::backend::docker

@@ -1,0 +1,122 @@
+#include "planificador/backend/docker/task_run.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "planificador/backend/docker/exec_session.hpp"
+#include "planificador/backend/docker/outcome.hpp"
+#include "planificador/sandbox/wire.hpp"
+#include "planificador/util/base64.hpp"
+
+namespace planificador::backend::docker {
+namespace {
+
+using protocol::Status;
+
+// Writes the code and the task's files into the work directory. Returns nullopt when
+// done, or the task's outcome when the helper refused (a bad path: rejected).
+std::optional<TaskResult> prepare(int socket, const TaskSpec& spec) {
+  nlohmann::json files = nlohmann::json::array();
+  files.push_back({{"path", spec.runner->file}, {"data", base64_encode(spec.code)}});
+  for (const auto& file : spec.options.files) {
+    files.push_back({{"path", file.path}, {"data", base64_encode(file.content)}});
+  }
+  if (auto sent = sandbox::send_message(socket, {{"op", "prepare"}, {"files", files}}); !sent) {
+    return failed_outcome(Status::error, "send prepare to the sandbox helper: " + sent.error().message);
+  }
+  auto answer = sandbox::receive_message(socket);
+  if (!answer) {
+    return failed_outcome(Status::error, "sandbox helper: " + answer.error().message);
+  }
+  if (!answer->body.value("ok", false)) {
+    return failed_outcome(Status::rejected, answer->body.value("error", "files rejected"));
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> environment_of(const TaskSpec& spec) {
+  std::vector<std::string> env;
+  for (const auto& [key, value] : spec.runner->env) {
+    env.push_back(key + "=" + value);
+  }
+  for (const auto& [key, value] : spec.options.env) {
+    env.push_back(key + "=" + value);
+  }
+  return env;
+}
+
+bool oom_kills_grew(const os::Cgroup& cgroup, std::uint64_t before) {
+  const auto after = cgroup.oom_kills();
+  return after && *after > before;
+}
+
+struct Step {
+  ExecResult exec;
+  bool oom_killed = false;
+};
+
+// Runs one exec; nullopt plus `failure` set when it could not be handed to the helper.
+std::optional<Step> exec_step(Container& container, const ExecEnvironment& environment,
+                              const ExecRequest& request, OutputBudget& budget,
+                              TaskResult& failure) {
+  const std::uint64_t oom_before = container.cgroup().oom_kills().value_or(0);
+  auto exec = run_exec(environment, request, budget);
+  if (!exec) {
+    failure = failed_outcome(Status::error, exec.error().message);
+    return std::nullopt;
+  }
+  return Step{std::move(*exec), oom_kills_grew(container.cgroup(), oom_before)};
+}
+
+void finish(TaskResult& result, Container& container, const OutputBudget& budget) {
+  result.output_bytes = budget.delivered;
+  if (auto peak = container.cgroup().memory_peak_bytes()) {
+    result.memory_peak_bytes = *peak;
+  }
+}
+
+}  // namespace
+
+TaskResult run_task(Container& container, const TaskSpec& spec, OutputSink& sink,
+                    const os::Event& cancel, std::size_t chunk_bytes) {
+  if (auto refused = prepare(container.socket(), spec)) {
+    return *refused;
+  }
+  const ExecEnvironment environment{container.socket(), &container.cgroup(), &sink, &cancel,
+                                    [&container] { container.kill(); }};
+  OutputBudget budget{spec.limits.output_bytes, 0, chunk_bytes};
+  TaskResult failure;
+  const auto& runner = *spec.runner;
+  if (!runner.compile.empty()) {
+    ExecRequest compile{runner.compile, environment_of(spec), {}, true,
+                        runner.compile_wall_ms, spec.limits.cpu_ms};
+    if (auto reset = container.cgroup().reset_memory_peak(); !reset) {
+      spdlog::debug("reset memory peak: {}", reset.error().message);
+    }
+    auto step = exec_step(container, environment, compile, budget, failure);
+    if (!step) {
+      return failure;
+    }
+    config::Limits compile_limits = spec.limits;
+    compile_limits.wall_ms = runner.compile_wall_ms;
+    if (auto failed = compile_outcome(step->exec, step->oom_killed, compile_limits)) {
+      finish(*failed, container, budget);
+      return *failed;
+    }
+  }
+  std::vector<std::string> argv = runner.run;
+  argv.insert(argv.end(), spec.options.args.begin(), spec.options.args.end());
+  ExecRequest run{std::move(argv), environment_of(spec), spec.options.stdin_data, false,
+                  spec.limits.wall_ms, spec.limits.cpu_ms};
+  if (auto reset = container.cgroup().reset_memory_peak(); !reset) {
+    spdlog::debug("reset memory peak: {}", reset.error().message);
+  }
+  auto step = exec_step(container, environment, run, budget, failure);
+  if (!step) {
+    return failure;
+  }
+  TaskResult result = run_outcome(step->exec, step->oom_killed, spec.limits);
+  finish(result, container, budget);
+  return result;
+}
+
+}  // namespace planificador::backend::docker

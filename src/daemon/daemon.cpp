@@ -1,0 +1,204 @@
+#include "daemon.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <csignal>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <future>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "planificador/backend/docker/docker_backend.hpp"
+#include "planificador/os/fd.hpp"
+#include "planificador/protocol/codec.hpp"
+#include "planificador/sched/admission.hpp"
+#include "planificador/sched/scheduler.hpp"
+#include "planificador/transport/event_queue.hpp"
+#include "planificador/transport/transport.hpp"
+
+namespace planificador::daemon {
+namespace {
+
+// Frames between the workers and the events socket; at 64 KiB a chunk, at most 16 MiB.
+constexpr std::size_t k_event_queue_frames = 256;
+// How long the events still queued at shutdown may take to reach a consumer.
+constexpr std::chrono::milliseconds k_flush_timeout{10000};
+
+// Encodes the scheduler's messages into the transport's bounded queue.
+class QueueSink final : public sched::EventSink {
+ public:
+  explicit QueueSink(transport::EventQueue& queue) : m_queue(queue) {}
+  void send(protocol::Outbound message) override { m_queue.push(protocol::encode(message)); }
+  void send_now(protocol::Outbound message) override {
+    m_queue.push_now(protocol::encode(message));
+  }
+
+ private:
+  transport::EventQueue& m_queue;
+};
+
+// Feeds frames read by the transport thread to the scheduler.
+class Handler final : public transport::FrameHandler {
+ public:
+  explicit Handler(sched::Scheduler& scheduler) : m_scheduler(scheduler) {}
+  void on_frame(transport::Source source, std::string_view frame) override {
+    m_scheduler.handle_frame(frame, source == transport::Source::control);
+  }
+  bool accepting() override { return !m_closed.load() && m_scheduler.has_room(); }
+  void close_intake() { m_closed.store(true); }
+
+ private:
+  sched::Scheduler& m_scheduler;
+  std::atomic<bool> m_closed{false};
+};
+
+// Blocks SIGTERM and SIGINT in every thread (call before any starts) and returns a
+// signalfd that reads them, so no work happens in a signal handler (signalfd(2)).
+Result<os::Fd> block_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  if (const int err = pthread_sigmask(SIG_BLOCK, &set, nullptr); err != 0) {
+    return fail_errno("pthread_sigmask", err);
+  }
+  // A vanished peer must be an error return, never a process kill.
+  std::signal(SIGPIPE, SIG_IGN);
+  os::Fd fd(::signalfd(-1, &set, SFD_CLOEXEC));
+  if (!fd) {
+    return fail_errno("signalfd");
+  }
+  return fd;
+}
+
+// Returns the signal read from `fd` within `timeout`, or 0.
+int wait_signal(int fd, std::chrono::milliseconds timeout) {
+  pollfd pfd{fd, POLLIN, 0};
+  if (::poll(&pfd, 1, static_cast<int>(timeout.count())) != 1) {
+    return 0;
+  }
+  signalfd_siginfo info{};
+  if (::read(fd, &info, sizeof info) != static_cast<ssize_t>(sizeof info)) {
+    return 0;
+  }
+  return static_cast<int>(info.ssi_signo);
+}
+
+transport::TransportOptions transport_options(const config::Config& config) {
+  transport::TransportOptions options;
+  options.endpoints = {config.server.intake, config.server.events, config.server.control,
+                       config.server.connect};
+  options.max_inbound_bytes = sched::max_frame_bytes(sched::decode_limits(config));
+  options.flush_timeout = k_flush_timeout;
+  return options;
+}
+
+// Drains the scheduler; if that is stuck behind an absent events consumer longer than the
+// grace period plus the flush timeout, gives up on the undelivered events.
+void drain(sched::Scheduler& scheduler, transport::EventQueue& events, int signal_fd,
+           std::chrono::milliseconds grace) {
+  auto done = std::async(std::launch::async, [&] { scheduler.drain(grace); });
+  const auto deadline = std::chrono::steady_clock::now() + grace + k_flush_timeout;
+  while (done.wait_for(std::chrono::milliseconds(0)) != std::future_status::ready) {
+    const int again = wait_signal(signal_fd, std::chrono::milliseconds(100));
+    if (again != 0 || std::chrono::steady_clock::now() >= deadline) {
+      spdlog::warn("{}: no longer waiting for the events consumer",
+                   again != 0 ? "second signal" : "drain timed out");
+      events.close();
+      break;
+    }
+  }
+  done.wait();
+  if (events.discarded() != 0) {
+    spdlog::error("{} events were discarded at shutdown", events.discarded());
+  }
+}
+
+std::uint32_t fnv1a(std::string_view text) {
+  std::uint32_t hash = 2166136261U;
+  for (const char c : text) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= 16777619U;
+  }
+  return hash;
+}
+
+}  // namespace
+
+std::string host_name() {
+  std::array<char, 256> name{};
+  if (::gethostname(name.data(), name.size() - 1) != 0 || name[0] == '\0') {
+    return "planificador";
+  }
+  return name.data();
+}
+
+std::string instance_name(const config::Config& config, const std::string& executor) {
+  std::string clean;
+  for (const char c : executor) {
+    const bool keep = std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' ||
+                      c == '.';
+    clean += keep ? c : '_';
+  }
+  std::array<char, 9> hash{};
+  std::snprintf(hash.data(), hash.size(), "%08x", fnv1a(config.server.intake));
+  return clean + "-" + hash.data();
+}
+
+int run(const config::Config& config) {
+  auto signal_fd = block_signals();
+  if (!signal_fd) {
+    spdlog::critical("{}", signal_fd.error().message);
+    return 1;
+  }
+  const std::string executor =
+      config.server.executor.empty() ? host_name() : config.server.executor;
+  const std::string instance = instance_name(config, executor);
+  auto backend = backend::docker::make_docker_backend(config, instance);
+  if (auto started = backend->start(); !started) {
+    // The backend keeps retrying; until then tasks are answered 125 with its diagnostic.
+    spdlog::error("backend not ready: {}", started.error().message);
+  }
+  transport::EventQueue events(k_event_queue_frames);
+  auto opened = transport::Transport::open(transport_options(config), events);
+  if (!opened) {
+    spdlog::critical("{}", opened.error().message);
+    backend->stop();
+    return 1;
+  }
+  auto& transport = **opened;
+  QueueSink sink(events);
+  auto options = sched::scheduler_options(config, executor);
+  options.on_room = [&transport] { transport.wake(); };
+  sched::Scheduler scheduler(config, *backend, sink, std::move(options));
+  Handler handler(scheduler);
+  std::thread transport_thread([&] { transport.run(handler); });
+  spdlog::info("planificador {} serving as `{}` (instance {}), {} workers", PLANIFICADOR_VERSION,
+               executor, instance, config.server.workers);
+
+  int signal_number = 0;
+  while (signal_number == 0) {
+    signal_number = wait_signal(signal_fd->get(), std::chrono::milliseconds(-1));
+  }
+  spdlog::info("{}: draining (grace {} ms)", strsignal(signal_number), config.server.grace_ms);
+  handler.close_intake();
+  transport.wake();
+  drain(scheduler, events, signal_fd->get(), std::chrono::milliseconds(config.server.grace_ms));
+  transport.stop();
+  transport_thread.join();
+  backend->stop();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace planificador::daemon

@@ -1,0 +1,209 @@
+#include "planificador/os/cgroup.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <string_view>
+
+namespace planificador::os {
+namespace {
+
+std::string_view trim(std::string_view text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ' || text.back() == '\t')) {
+    text.remove_suffix(1);
+  }
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) {
+    text.remove_prefix(1);
+  }
+  return text;
+}
+
+bool lists_controller(std::string_view controllers, std::string_view wanted) {
+  while (!controllers.empty()) {
+    const auto comma = controllers.find(',');
+    if (controllers.substr(0, comma) == wanted) {
+      return true;
+    }
+    if (comma == std::string_view::npos) {
+      break;
+    }
+    controllers.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+// Reads a small accounting file through a descriptor (pread from 0), so the v2 peak
+// descriptor can be read again and again.
+Result<std::string> read_fd(int fd, const std::string& path) {
+  std::string text;
+  char buffer[4096];
+  off_t offset = 0;
+  for (;;) {
+    const ssize_t got = ::pread(fd, buffer, sizeof buffer, offset);
+    if (got < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      return fail_errno("read `" + path + "`");
+    }
+    if (got == 0) {
+      return text;
+    }
+    text.append(buffer, static_cast<std::size_t>(got));
+    offset += got;
+  }
+}
+
+Result<std::string> read_file(const std::string& path) {
+  const Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    return fail_errno("open `" + path + "`");
+  }
+  return read_fd(fd.get(), path);
+}
+
+Result<void> write_file(int fd, const std::string& path, std::string_view text) {
+  if (::write(fd, text.data(), text.size()) < 0) {
+    return fail_errno("write `" + path + "`");
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<std::uint64_t> parse_number(std::string_view text) {
+  const std::string_view value = trim(text);
+  std::uint64_t number = 0;
+  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
+  if (value.empty() || ec != std::errc{} || end != value.data() + value.size()) {
+    return fail("not a number: `" + std::string(value) + "`");
+  }
+  return number;
+}
+
+Result<std::uint64_t> parse_keyed_value(std::string_view text, std::string_view key) {
+  while (!text.empty()) {
+    const auto newline = text.find('\n');
+    const std::string_view line = text.substr(0, newline);
+    if (line.size() > key.size() && line.starts_with(key) && line[key.size()] == ' ') {
+      return parse_number(line.substr(key.size() + 1));
+    }
+    if (newline == std::string_view::npos) {
+      break;
+    }
+    text.remove_prefix(newline + 1);
+  }
+  return fail("no `" + std::string(key) + "` line");
+}
+
+Result<CgroupPaths> parse_proc_cgroup(std::string_view text, std::string_view root) {
+  std::string memory;
+  std::string cpuacct;
+  std::string unified;
+  bool has_unified = false;
+  while (!text.empty()) {
+    const auto newline = text.find('\n');
+    const std::string_view line = text.substr(0, newline);
+    text.remove_prefix(newline == std::string_view::npos ? text.size() : newline + 1);
+    // hierarchy-ID:controller-list:cgroup-path (man 7 cgroups)
+    const auto first = line.find(':');
+    const auto second = first == std::string_view::npos ? first : line.find(':', first + 1);
+    if (second == std::string_view::npos) {
+      continue;
+    }
+    const std::string_view controllers = line.substr(first + 1, second - first - 1);
+    const std::string_view path = line.substr(second + 1);
+    if (!path.starts_with('/')) {
+      continue;
+    }
+    // A combined hierarchy ("cpu,cpuacct") is mounted under its full controller list.
+    const std::string directory =
+        std::string(root) + "/" + std::string(controllers) + (path == "/" ? "" : std::string(path));
+    if (lists_controller(controllers, "memory")) {
+      memory = directory;
+    } else if (lists_controller(controllers, "cpuacct")) {
+      cpuacct = directory;
+    } else if (line.substr(0, first) == "0" && controllers.empty()) {
+      has_unified = true;
+      unified = std::string(root) + (path == "/" ? "" : std::string(path));
+    }
+  }
+  if (!memory.empty() && !cpuacct.empty()) {
+    return CgroupPaths{CgroupVersion::v1, memory, cpuacct};
+  }
+  if (memory.empty() && has_unified) {
+    return CgroupPaths{CgroupVersion::v2, unified, unified};
+  }
+  return fail("no memory and cpuacct hierarchies and no unified hierarchy listed");
+}
+
+Result<Cgroup> Cgroup::of_process(pid_t pid, std::string_view root) {
+  const std::string path = "/proc/" + std::to_string(pid) + "/cgroup";
+  auto text = read_file(path);
+  if (!text) {
+    return tl::unexpected(text.error());
+  }
+  auto paths = parse_proc_cgroup(*text, root);
+  if (!paths) {
+    return fail(path + ": " + paths.error().message);
+  }
+  return Cgroup(std::move(*paths));
+}
+
+Result<std::uint64_t> Cgroup::cpu_usage_ns() const {
+  if (m_paths.version == CgroupVersion::v1) {
+    const std::string path = m_paths.cpu + "/cpuacct.usage";
+    return read_file(path).and_then(parse_number);
+  }
+  const std::string path = m_paths.cpu + "/cpu.stat";
+  return read_file(path)
+      .and_then([](const std::string& text) { return parse_keyed_value(text, "usage_usec"); })
+      .map([](std::uint64_t usec) { return usec * 1000; });
+}
+
+Result<std::uint64_t> Cgroup::oom_kills() const {
+  const std::string path = m_paths.memory + (m_paths.version == CgroupVersion::v1
+                                                 ? "/memory.oom_control"
+                                                 : "/memory.events");
+  return read_file(path).and_then(
+      [](const std::string& text) { return parse_keyed_value(text, "oom_kill"); });
+}
+
+Result<void> Cgroup::reset_memory_peak() {
+  if (m_paths.version == CgroupVersion::v1) {
+    // memory.max_usage_in_bytes: writing resets it to the current usage (cgroup-v1/memory.rst).
+    const std::string path = m_paths.memory + "/memory.max_usage_in_bytes";
+    const Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd) {
+      return fail_errno("open `" + path + "`");
+    }
+    return write_file(fd.get(), path, "0");
+  }
+  // v2 memory.peak: a write resets the peak seen through that open descriptor only
+  // (Linux 6.12, cgroup-v2.rst), so the descriptor is kept for the later read.
+  const std::string path = m_paths.memory + "/memory.peak";
+  m_peak.reset(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+  if (!m_peak) {
+    return fail_errno("open `" + path + "`");
+  }
+  if (auto written = write_file(m_peak.get(), path, "reset\n"); !written) {
+    m_peak.reset();  // older kernels: the peak since the cgroup was made
+    return written;
+  }
+  return {};
+}
+
+Result<std::uint64_t> Cgroup::memory_peak_bytes() const {
+  if (m_paths.version == CgroupVersion::v1) {
+    return read_file(m_paths.memory + "/memory.max_usage_in_bytes").and_then(parse_number);
+  }
+  const std::string path = m_paths.memory + "/memory.peak";
+  if (m_peak) {
+    return read_fd(m_peak.get(), path).and_then(parse_number);
+  }
+  return read_file(path).and_then(parse_number);
+}
+
+}  // namespace planificador::os

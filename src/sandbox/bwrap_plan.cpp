@@ -1,0 +1,135 @@
+#include "planificador/sandbox/bwrap_plan.hpp"
+
+#include <algorithm>
+#include <array>
+#include <string_view>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace planificador::sandbox {
+namespace {
+
+constexpr std::array<const char*, 8> k_system_paths = {"/usr",   "/bin",   "/sbin",   "/lib",
+                                                       "/lib32", "/lib64", "/libx32", "/etc"};
+constexpr const char* k_default_path =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+// Paths the sandbox itself mounts; a system entry on one of them would hide it.
+constexpr std::array<std::string_view, 6> k_reserved = {"/work", "/tmp", "/dev",
+                                                        "/proc", "/var", k_stub_path};
+
+std::string join(const std::string& root, const char* name) {
+  std::string path = root;
+  if (path.empty() || path.back() != '/') {
+    path += '/';
+  }
+  return path + name;
+}
+
+Result<void> check_plan(const SandboxPlan& plan) {
+  if (plan.argv.empty() || plan.argv.front().empty()) {
+    return fail("exec: argv is empty");
+  }
+  if (plan.root.empty() || plan.root.front() != '/') {
+    return fail("sandbox root `" + plan.root + "` is not absolute");
+  }
+  if (plan.stub.empty() || plan.stub.front() != '/') {
+    return fail("stub `" + plan.stub + "` is not absolute");
+  }
+  for (const auto& entry : plan.env) {
+    const auto equals = entry.find('=');
+    if (equals == std::string::npos || equals == 0) {
+      return fail("exec: env entry `" + entry + "` is not KEY=VALUE");
+    }
+  }
+  for (const auto& entry : plan.system) {
+    const bool top_level = entry.path.size() > 1 && entry.path.front() == '/' &&
+                           entry.path.find('/', 1) == std::string::npos;
+    if (!top_level ||
+        std::find(k_reserved.begin(), k_reserved.end(), entry.path) != k_reserved.end()) {
+      return fail("system path `" + entry.path + "` cannot be shown in the sandbox");
+    }
+  }
+  return {};
+}
+
+bool env_has(const std::vector<std::string>& env, std::string_view key) {
+  return std::any_of(env.begin(), env.end(), [&](const std::string& entry) {
+    return entry.size() > key.size() && entry.compare(0, key.size(), key) == 0 &&
+           entry[key.size()] == '=';
+  });
+}
+
+}  // namespace
+
+std::vector<SystemEntry> probe_system_entries() {
+  std::vector<SystemEntry> entries;
+  for (const char* path : k_system_paths) {
+    struct stat info {};
+    if (::lstat(path, &info) != 0) {
+      continue;
+    }
+    if (S_ISDIR(info.st_mode)) {
+      entries.push_back({path, SystemEntry::Kind::directory, {}});
+    } else if (S_ISLNK(info.st_mode)) {
+      std::string target(4096, '\0');
+      const ssize_t length = ::readlink(path, target.data(), target.size());
+      if (length > 0 && static_cast<std::size_t>(length) < target.size()) {
+        target.resize(static_cast<std::size_t>(length));
+        entries.push_back({path, SystemEntry::Kind::symlink, std::move(target)});
+      }
+    }
+  }
+  return entries;
+}
+
+Result<std::vector<std::string>> bwrap_arguments(const SandboxPlan& plan) {
+  if (auto valid = check_plan(plan); !valid) {
+    return tl::unexpected(valid.error());
+  }
+  // --unshare-user is spelled out (--unshare-all only tries it) because --disable-userns
+  // needs it: the program may not create namespaces of its own. No --as-pid-1: bwrap's
+  // init reaps orphans, and its death takes the whole PID namespace down.
+  std::vector<std::string> args = {"--unshare-all",
+                                   "--unshare-user",
+                                   "--disable-userns",
+                                   "--die-with-parent",
+                                   "--new-session",
+                                   "--uid",
+                                   std::to_string(plan.uid),
+                                   "--gid",
+                                   std::to_string(plan.gid),
+                                   "--hostname",
+                                   "sandbox"};
+  for (const auto& entry : plan.system) {
+    if (entry.kind == SystemEntry::Kind::directory) {
+      args.insert(args.end(), {"--ro-bind", entry.path, entry.path});
+    } else {
+      args.insert(args.end(), {"--symlink", entry.target, entry.path});
+    }
+  }
+  // /dev/shm is bound after --dev, which makes an empty one of its own.
+  args.insert(args.end(), {"--proc", "/proc", "--dev", "/dev"});
+  args.insert(args.end(), {"--bind", join(plan.root, k_work_dir), k_work_inside});
+  args.insert(args.end(), {"--bind", join(plan.root, k_tmp_dir), "/tmp"});
+  args.insert(args.end(), {"--bind", join(plan.root, k_shm_dir), "/dev/shm"});
+  args.insert(args.end(), {"--bind", join(plan.root, k_vartmp_dir), "/var/tmp"});
+  args.insert(args.end(), {"--ro-bind", plan.stub, k_stub_path});
+  args.insert(args.end(), {"--chdir", k_work_inside, "--clearenv"});
+  if (!env_has(plan.env, "PATH")) {
+    args.insert(args.end(), {"--setenv", "PATH", k_default_path});
+  }
+  if (!env_has(plan.env, "HOME")) {
+    args.insert(args.end(), {"--setenv", "HOME", k_work_inside});
+  }
+  for (const auto& entry : plan.env) {
+    const auto equals = entry.find('=');
+    args.insert(args.end(), {"--setenv", entry.substr(0, equals), entry.substr(equals + 1)});
+  }
+  args.insert(args.end(), {"--", k_stub_path, "--stub", std::to_string(k_stub_status_fd),
+                           "--stderr", std::to_string(k_stub_stderr_fd), "--"});
+  args.insert(args.end(), plan.argv.begin(), plan.argv.end());
+  return args;
+}
+
+}  // namespace planificador::sandbox

@@ -1,0 +1,73 @@
+#pragma once
+// The helper's main loop: one listening unix socket, one daemon connection at a time, at
+// most one running program, everything driven by poll() over the socket, a signalfd and the
+// stub's status pipe. The messages are described in planificador/sandbox/wire.hpp.
+
+#include <optional>
+#include <string>
+
+#include "task.hpp"
+#include "workspace.hpp"
+#include <nlohmann/json.hpp>
+
+#include "planificador/os/fd.hpp"
+#include "planificador/sandbox/bwrap_plan.hpp"
+#include "planificador/sandbox/wire.hpp"
+#include "planificador/util/result.hpp"
+
+namespace planificador::sandboxd {
+
+struct ServerOptions {
+  std::string socket_path;  // where the listening socket appears once ready
+  std::string root;         // holds work/, tmp/, shm/, vartmp/
+  std::string bwrap;        // the bwrap binary
+  std::string self;         // this binary, re-run inside the sandbox as the stub
+};
+
+class Server {
+ public:
+  // Opens and renews the workspace, then listens on options.socket_path (created under a
+  // temporary name and renamed, so its existence means ready). Returns the Server or an
+  // Error naming the failed step.
+  [[nodiscard]] static Result<Server> create(ServerOptions options);
+
+  // Serves connections until SIGTERM, SIGINT, SIGHUP or SIGQUIT; then kills the task,
+  // wipes the workspace and removes the socket. Returns an Error only for a failure of the
+  // loop itself.
+  [[nodiscard]] Result<void> run();
+
+ private:
+  Server(ServerOptions options, Workspace workspace, os::Fd signals, os::Fd listener)
+      : m_options(std::move(options)),
+        m_workspace(std::move(workspace)),
+        m_signals(std::move(signals)),
+        m_listener(std::move(listener)) {}
+
+  void handle_signals();
+  bool reap_children();
+  Result<void> kill_and_reap();
+  void finish_task(bool killed);
+  void accept_connection();
+  void end_connection();
+  void handle_message(sandbox::Message message);
+  void handle_prepare(const nlohmann::json& body);
+  void handle_exec(sandbox::Message message);
+  void handle_reset();
+  void reject(const std::string& error);
+  void send(const nlohmann::json& body);
+
+  ServerOptions m_options;
+  Workspace m_workspace;
+  std::vector<sandbox::SystemEntry> m_system;
+  os::Fd m_signals;
+  os::Fd m_listener;
+  os::Fd m_connection;
+  bool m_connection_failed = false;  // close it at the next turn of the loop
+  bool m_stopping = false;
+  std::optional<Task> m_task;
+};
+
+// Writes "sandboxd: <message>" to stderr.
+void log(const std::string& message);
+
+}  // namespace planificador::sandboxd

@@ -1,0 +1,88 @@
+#include "planificador/transport/client.hpp"
+
+#include <utility>
+
+#include <zmq.hpp>
+
+namespace planificador::transport {
+
+struct Client::Impl {
+  zmq::context_t context{1};
+  zmq::socket_t intake{context, zmq::socket_type::push};
+  zmq::socket_t events{context, zmq::socket_type::pull};
+  std::optional<zmq::socket_t> control;
+};
+
+Result<std::unique_ptr<Client>> Client::connect(const std::string& intake,
+                                                const std::string& events,
+                                                const std::string& control) {
+  auto impl = std::make_unique<Impl>();
+  std::string current = intake;
+  try {
+    // A short linger: a frame still queued when the client gives up is not worth waiting
+    // for, but one just sent should get out before the process exits.
+    impl->intake.set(zmq::sockopt::linger, 2000);
+    if (!intake.empty()) {
+      impl->intake.connect(intake);
+    }
+    current = events;
+    impl->events.set(zmq::sockopt::linger, 0);
+    if (!events.empty()) {
+      impl->events.connect(events);
+    }
+    if (!control.empty()) {
+      current = control;
+      impl->control.emplace(impl->context, zmq::socket_type::pub);
+      impl->control->set(zmq::sockopt::linger, 2000);
+      impl->control->connect(control);
+    }
+  } catch (const zmq::error_t& error) {
+    return fail("connect `" + current + "`: " + error.what(), error.num());
+  }
+  return std::unique_ptr<Client>(new Client(std::move(impl)));
+}
+
+Client::Client(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
+Client::~Client() = default;
+
+Result<void> Client::send(std::string_view frame, std::chrono::milliseconds timeout) {
+  try {
+    m_impl->intake.set(zmq::sockopt::sndtimeo, static_cast<int>(timeout.count()));
+    if (!m_impl->intake.send(zmq::buffer(frame), zmq::send_flags::none)) {
+      return fail("send to intake: timed out", EAGAIN);
+    }
+  } catch (const zmq::error_t& error) {
+    return fail(std::string("send to intake: ") + error.what(), error.num());
+  }
+  return {};
+}
+
+Result<void> Client::send_control(std::string_view frame) {
+  if (!m_impl->control) {
+    return fail("send to control: no control endpoint");
+  }
+  try {
+    (void)m_impl->control->send(zmq::buffer(frame), zmq::send_flags::none);
+  } catch (const zmq::error_t& error) {
+    return fail(std::string("send to control: ") + error.what(), error.num());
+  }
+  return {};
+}
+
+Result<std::optional<std::string>> Client::receive(std::chrono::milliseconds timeout) {
+  try {
+    zmq::pollitem_t item{m_impl->events.handle(), 0, ZMQ_POLLIN, 0};
+    if (zmq::poll(&item, 1, timeout) == 0) {
+      return std::optional<std::string>();
+    }
+    zmq::message_t message;
+    if (!m_impl->events.recv(message, zmq::recv_flags::dontwait)) {
+      return std::optional<std::string>();
+    }
+    return std::optional<std::string>(message.to_string());
+  } catch (const zmq::error_t& error) {
+    return fail(std::string("receive from events: ") + error.what(), error.num());
+  }
+}
+
+}  // namespace planificador::transport

@@ -1,0 +1,285 @@
+#include "daemon_process.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+namespace planificador::testing {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Returns the shipped config.toml without its [server] table.
+std::string shipped_without_server(const std::string& path) {
+  std::istringstream in(read_all(path));
+  std::string out;
+  std::string line;
+  bool in_server = false;
+  while (std::getline(in, line)) {
+    if (line.starts_with("[")) {
+      in_server = line.starts_with("[server]");
+    }
+    if (!in_server) {
+      out += line + "\n";
+    }
+  }
+  return out;
+}
+
+int status_code(int status) {
+  if (WIFEXITED(status)) {
+    return WEXITSTATUS(status);
+  }
+  return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
+}
+
+std::optional<int> wait_pid(pid_t pid, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    int status = 0;
+    const pid_t done = ::waitpid(pid, &status, WNOHANG);
+    if (done == pid) {
+      return status_code(status);
+    }
+    if (done < 0 || std::chrono::steady_clock::now() >= deadline) {
+      return std::nullopt;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
+std::string match(const std::string& log, const std::string& pattern) {
+  std::smatch found;
+  if (std::regex_search(log, found, std::regex(pattern))) {
+    return found[1].str();
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string binary_dir(const std::string& build_dir) {
+  if (const char* bin = std::getenv("PLANIFICADOR_BIN"); bin != nullptr && *bin != '\0') {
+    return bin;
+  }
+  return build_dir + "/bin";
+}
+
+std::string e2e_missing(const std::string& bin_dir) {
+  // The engine and images do not change during a test run; ask once.
+  static std::mutex mutex;
+  static std::map<std::string, std::string> cache;
+  const std::lock_guard lock(mutex);
+  if (const auto found = cache.find(bin_dir); found != cache.end()) {
+    return found->second;
+  }
+  std::string& missing = cache[bin_dir];
+  for (const char* binary : {"planificador", "planctl", "planificador-sandboxd"}) {
+    if (::access((bin_dir + "/" + binary).c_str(), X_OK) != 0) {
+      missing += std::string(" binary ") + binary + ";";
+    }
+  }
+  if (run_command({"docker", "version", "--format", "{{.Server.Version}}"}, "", 20s).exit_code != 0) {
+    missing += " docker engine;";
+  }
+  for (const char* runner : {"python", "c", "cpp", "bash", "node"}) {
+    const std::string image = std::string("planificador/") + runner;
+    if (run_command({"docker", "image", "inspect", image}, "", 20s).exit_code != 0) {
+      missing += " image " + image + ";";
+    }
+  }
+  return missing;
+}
+
+CommandResult run_command(const std::vector<std::string>& argv, const std::string& input,
+                          std::chrono::milliseconds timeout) {
+  int in_pipe[2];
+  int out_pipe[2];
+  int err_pipe[2];
+  if (::pipe2(in_pipe, O_CLOEXEC) != 0 || ::pipe2(out_pipe, O_CLOEXEC) != 0 ||
+      ::pipe2(err_pipe, O_CLOEXEC) != 0) {
+    return {};
+  }
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(in_pipe[0], 0);
+    ::dup2(out_pipe[1], 1);
+    ::dup2(err_pipe[1], 2);
+    std::vector<char*> args;
+    for (const auto& arg : argv) {
+      args.push_back(const_cast<char*>(arg.c_str()));
+    }
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+  ::close(in_pipe[0]);
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  std::thread writer([&] {
+    std::size_t done = 0;
+    while (done < input.size()) {
+      const auto n = ::write(in_pipe[1], input.data() + done, input.size() - done);
+      if (n <= 0) {
+        break;
+      }
+      done += static_cast<std::size_t>(n);
+    }
+    ::close(in_pipe[1]);
+  });
+  CommandResult result;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  int open_fds = 2;
+  while (open_fds > 0 && std::chrono::steady_clock::now() < deadline) {
+    if (::poll(fds, 2, 100) <= 0) {
+      continue;
+    }
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd >= 0 && (fds[i].revents & (POLLIN | POLLHUP)) != 0) {
+        char buffer[65536];
+        const auto n = ::read(fds[i].fd, buffer, sizeof buffer);
+        if (n <= 0) {
+          ::close(fds[i].fd);
+          fds[i].fd = -1;
+          --open_fds;
+        } else {
+          (i == 0 ? result.out : result.err).append(buffer, static_cast<std::size_t>(n));
+        }
+      }
+    }
+  }
+  auto status = wait_pid(pid, std::max(std::chrono::milliseconds(1000),
+                                       std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           deadline - std::chrono::steady_clock::now())));
+  if (!status) {
+    ::kill(pid, SIGKILL);
+    status = wait_pid(pid, 10s);
+  }
+  writer.join();
+  for (const auto& fd : fds) {
+    if (fd.fd >= 0) {
+      ::close(fd.fd);
+    }
+  }
+  result.exit_code = status.value_or(-1);
+  return result;
+}
+
+std::unique_ptr<DaemonProcess> DaemonProcess::start(const DaemonSettings& settings,
+                                                    std::string& error,
+                                                    std::chrono::milliseconds timeout) {
+  std::unique_ptr<DaemonProcess> daemon(new DaemonProcess());
+  std::string pattern = (fs::temp_directory_path() / "planificador-e2e-XXXXXX").string();
+  if (::mkdtemp(pattern.data()) == nullptr) {
+    error = "mkdtemp failed";
+    return nullptr;
+  }
+  daemon->m_dir = pattern;
+  fs::create_directories(daemon->m_dir + "/state");
+  std::ostringstream config;
+  config << "[server]\n"
+         << "intake = \"tcp://127.0.0.1:0\"\n"
+         << "events = \"tcp://127.0.0.1:0\"\n"
+         << "control = \"" << (settings.control ? "tcp://127.0.0.1:0" : "") << "\"\n"
+         << "connect = false\n"
+         << "workers = " << settings.workers << "\n"
+         << "backlog = " << settings.backlog << "\n"
+         << "executor = \"" << settings.executor << "\"\n"
+         << "grace_ms = " << settings.grace_ms << "\n"
+         << "state_dir = \"" << daemon->m_dir << "/state\"\n\n"
+         << shipped_without_server(settings.shipped_config);
+  const std::string config_path = daemon->m_dir + "/config.toml";
+  std::ofstream(config_path) << config.str();
+  const std::string log_path = daemon->m_dir + "/daemon.log";
+  const std::string binary = settings.bin_dir + "/planificador";
+  daemon->m_pid = ::fork();
+  if (daemon->m_pid == 0) {
+    const int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ::dup2(log, 2);
+    ::dup2(log, 1);
+    ::execl(binary.c_str(), binary.c_str(), "--config", config_path.c_str(), "--log-level",
+            "debug", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const std::string log = daemon->log();
+    if (log.find("serving as") != std::string::npos) {
+      daemon->m_intake = match(log, "intake bound to (\\S+)");
+      daemon->m_events = match(log, "events bound to (\\S+)");
+      daemon->m_control = match(log, "control bound to (\\S+)");
+      daemon->m_instance = match(log, "\\(instance (\\S+)\\)");
+      return daemon;
+    }
+    if (auto status = daemon->wait(0ms)) {
+      error = "daemon exited with " + std::to_string(*status) + ":\n" + log;
+      return nullptr;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  error = "daemon not ready in time:\n" + daemon->log();
+  return nullptr;
+}
+
+DaemonProcess::~DaemonProcess() {
+  if (m_pid > 0 && !m_reaped) {
+    ::kill(m_pid, SIGKILL);
+    (void)wait(10s);
+  }
+  std::error_code ignored;
+  fs::remove_all(m_dir, ignored);
+}
+
+std::optional<int> DaemonProcess::wait(std::chrono::milliseconds timeout) {
+  if (m_reaped) {
+    return std::nullopt;
+  }
+  auto status = wait_pid(m_pid, timeout);
+  m_reaped = status.has_value();
+  return status;
+}
+
+std::optional<int> DaemonProcess::terminate(std::chrono::milliseconds timeout) {
+  ::kill(m_pid, SIGTERM);
+  return wait(timeout);
+}
+
+std::string DaemonProcess::log() const { return read_all(m_dir + "/daemon.log"); }
+
+std::vector<std::string> containers_of(const std::string& instance) {
+  const auto result = run_command({"docker", "ps", "-aq", "--filter",
+                                   "label=org.planificador.instance=" + instance},
+                                  "", 30s);
+  std::vector<std::string> ids;
+  std::istringstream lines(result.out);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (!line.empty()) {
+      ids.push_back(line);
+    }
+  }
+  return ids;
+}
+
+}  // namespace planificador::testing

@@ -1,0 +1,109 @@
+#pragma once
+// DaemonProcess: the real `planificador` binary started with a generated config (the
+// shipped config.toml with its [server] table replaced: ephemeral ports, a private state
+// directory), for the end-to-end tests. Also: running a command and capturing its output,
+// and the e2e precondition check.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace planificador::testing {
+
+// Returns the directory holding the built binaries: $PLANIFICADOR_BIN, else
+// `build_dir`/bin.
+[[nodiscard]] std::string binary_dir(const std::string& build_dir);
+
+// The build and source trees, known only to test executables (compile definitions).
+#ifdef PLANIFICADOR_BINARY_DIR
+inline std::string test_binary_dir() { return binary_dir(PLANIFICADOR_BINARY_DIR); }
+inline std::string test_source_dir() { return PLANIFICADOR_SOURCE_DIR; }
+#endif
+
+// Returns what the end-to-end tests lack (binaries in `bin_dir`, engine, runner images),
+// or "" when everything is there.
+[[nodiscard]] std::string e2e_missing(const std::string& bin_dir);
+
+// Skips the calling test when e2e_missing() says something, except under env CI, where the
+// test fails instead.
+#define PLANIFICADOR_REQUIRE_E2E()                                          \
+  do {                                                                      \
+    const std::string missing_ = ::planificador::testing::e2e_missing( \
+        ::planificador::testing::test_binary_dir());    \
+    if (!missing_.empty()) {                                                \
+      if (std::getenv("CI") != nullptr) {                                   \
+        FAIL() << "e2e prerequisites missing under CI: " << missing_;       \
+      }                                                                     \
+      GTEST_SKIP() << "e2e prerequisites missing: " << missing_;            \
+    }                                                                       \
+  } while (false)
+
+struct CommandResult {
+  int exit_code = -1;  // the exit status, or 128+signal
+  std::string out;
+  std::string err;
+};
+
+// Runs `argv` with `input` on stdin and returns its status and output. Kills it after
+// `timeout`.
+[[nodiscard]] CommandResult run_command(const std::vector<std::string>& argv,
+                                        const std::string& input = "",
+                                        std::chrono::milliseconds timeout =
+                                            std::chrono::milliseconds(120000));
+
+struct DaemonSettings {
+  std::string bin_dir;          // where `planificador` is
+  std::string shipped_config;   // config.toml whose non-[server] tables are used
+  std::size_t workers = 2;
+  std::size_t backlog = 1000;
+  std::uint64_t grace_ms = 5000;
+  bool control = true;
+  std::string executor = "e2e-host";
+};
+
+class DaemonProcess {
+ public:
+  // Starts the daemon and waits (up to `timeout`) until it logged that it is serving.
+  // Returns nullopt-like nullptr on failure, with the log in `error`.
+  [[nodiscard]] static std::unique_ptr<DaemonProcess> start(
+      const DaemonSettings& settings, std::string& error,
+      std::chrono::milliseconds timeout = std::chrono::milliseconds(60000));
+  // SIGKILLs the daemon if it still runs and removes the temporary directory.
+  ~DaemonProcess();
+  DaemonProcess(const DaemonProcess&) = delete;
+  DaemonProcess& operator=(const DaemonProcess&) = delete;
+
+  [[nodiscard]] const std::string& intake() const noexcept { return m_intake; }
+  [[nodiscard]] const std::string& events() const noexcept { return m_events; }
+  [[nodiscard]] const std::string& control() const noexcept { return m_control; }
+  // Returns the instance name the daemon labels its containers with.
+  [[nodiscard]] const std::string& instance() const noexcept { return m_instance; }
+  [[nodiscard]] pid_t pid() const noexcept { return m_pid; }
+
+  // Sends SIGTERM and waits up to `timeout`; returns the exit status (128+signal when
+  // killed by one), or nullopt when it did not exit in time.
+  [[nodiscard]] std::optional<int> terminate(std::chrono::milliseconds timeout);
+  // Returns everything the daemon logged so far.
+  [[nodiscard]] std::string log() const;
+
+ private:
+  DaemonProcess() = default;
+  std::optional<int> wait(std::chrono::milliseconds timeout);
+
+  std::string m_dir;
+  pid_t m_pid = -1;
+  bool m_reaped = false;
+  std::string m_intake;
+  std::string m_events;
+  std::string m_control;
+  std::string m_instance;
+};
+
+// Returns the ids of containers (running or not) labelled with `instance`.
+[[nodiscard]] std::vector<std::string> containers_of(const std::string& instance);
+
+}  // namespace planificador::testing

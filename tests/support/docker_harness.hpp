@@ -1,0 +1,96 @@
+#pragma once
+// Runs tasks through the real Docker backend (real engine, runner images, helper) and
+// records what comes out, for the integration tests.
+
+#include <chrono>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "planificador/backend/backend.hpp"
+#include "planificador/backend/docker/engine_client.hpp"
+#include "planificador/config/config.hpp"
+
+namespace planificador::testing {
+
+using Clock = std::chrono::steady_clock;
+
+struct Chunk {
+  protocol::Stream stream;
+  std::string bytes;
+  Clock::time_point at;
+};
+
+// An OutputSink that keeps every chunk with the time it arrived.
+class RecordingSink final : public backend::OutputSink {
+ public:
+  void output(protocol::Stream stream, std::string_view bytes) override;
+  [[nodiscard]] std::vector<Chunk> chunks() const;
+
+ private:
+  mutable std::mutex m_mutex;
+  std::vector<Chunk> m_chunks;
+};
+
+struct Outcome {
+  backend::TaskResult result;
+  std::vector<Chunk> chunks;
+  std::string out;
+  std::string err;
+  Clock::time_point started;
+  Clock::time_point returned;
+  [[nodiscard]] std::chrono::milliseconds elapsed() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(returned - started);
+  }
+};
+
+class DockerHarness {
+ public:
+  // Loads `source_dir`/config.toml, with the helper from `binary_dir`/bin and a private
+  // state directory; the instance name is unique to this process.
+  DockerHarness(const std::string& source_dir, const std::string& binary_dir);
+  ~DockerHarness();
+
+  // Returns what is missing for real runs (engine, helper, images), or "" when ready.
+  [[nodiscard]] const std::string& missing() const { return m_missing; }
+
+  // Runs `code` on the runner matching `image`; `adjust` may lower the limits.
+  Outcome run(const std::string& image, const std::string& code, protocol::TaskOptions options = {},
+              const std::function<void(config::Limits&)>& adjust = {},
+              const os::Event* cancel = nullptr);
+
+  // Returns the containers that still carry this harness's instance label.
+  [[nodiscard]] std::vector<backend::docker::ContainerSummary> leftovers() const;
+
+  [[nodiscard]] const std::string& instance() const { return m_instance; }
+  [[nodiscard]] config::Config& config() { return m_config; }
+  [[nodiscard]] backend::Backend& backend() { return *m_backend; }
+
+ private:
+  std::string m_instance;
+  config::Config m_config;
+  std::string m_missing;
+  std::unique_ptr<backend::docker::EngineClient> m_engine;
+  std::unique_ptr<backend::Backend> m_backend;
+};
+
+// Reads a file of the source tree (a hostile program).
+[[nodiscard]] std::string read_source_file(const std::string& path);
+
+}  // namespace planificador::testing
+
+// Skips the test when the real engine/images/helper are missing; under CI it fails.
+#define PLANIFICADOR_REQUIRE_DOCKER(harness)                                   \
+  do {                                                                         \
+    if (!(harness).missing().empty()) {                                        \
+      if (std::getenv("CI") != nullptr) {                                      \
+        FAIL() << "required for integration tests: " << (harness).missing();   \
+      }                                                                        \
+      GTEST_SKIP() << "not available: " << (harness).missing();                \
+    }                                                                          \
+  } while (false)

@@ -1,0 +1,64 @@
+#pragma once
+// ZmqClient: a test client of SPEC §1 — PUSH to intake, PULL from events, PUB to control —
+// that collects events per task id until EXITED, with timeouts.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "planificador/protocol/messages.hpp"
+
+namespace planificador::testing {
+
+// Everything the events socket said about one task.
+struct TaskEvents {
+  std::vector<std::string> frames;  // raw, in arrival order
+  std::string out;
+  std::string err;
+  std::optional<std::string> report;
+  std::optional<std::int32_t> exit_code;
+  std::size_t after_exit = 0;  // messages that arrived after EXITED (must stay 0)
+  std::size_t exits = 0;       // EXITED messages (must be 1)
+};
+
+class ZmqClient {
+ public:
+  // Connects to the given endpoints; `control` may be empty.
+  ZmqClient(const std::string& intake, const std::string& events, const std::string& control = "");
+
+  // Sends one single-part frame to intake.
+  void send(const std::string& frame);
+  // Sends a multi-part message to intake.
+  void send_multipart(const std::vector<std::string>& parts);
+  // Publishes one frame on control (after the slow PUB/SUB join has had time).
+  void send_control(const std::string& frame);
+
+  // Receives until every id in `ids` has EXITED or `timeout` passed, then keeps listening
+  // for `quiet` more to catch anything sent after an EXITED. Events for other ids are kept
+  // too (under their id).
+  std::map<protocol::TaskId, TaskEvents> collect(const std::vector<protocol::TaskId>& ids,
+                                                 std::chrono::milliseconds timeout,
+                                                 std::chrono::milliseconds quiet =
+                                                     std::chrono::milliseconds(200));
+  // Same for one id.
+  TaskEvents collect_one(const protocol::TaskId& id, std::chrono::milliseconds timeout);
+  // Returns the frames received within `timeout` (for tests that expect silence).
+  std::vector<std::string> drain(std::chrono::milliseconds timeout);
+
+ private:
+  void record(const std::string& frame);
+
+  zmq::context_t m_context{1};
+  zmq::socket_t m_intake{m_context, zmq::socket_type::push};
+  zmq::socket_t m_events{m_context, zmq::socket_type::pull};
+  zmq::socket_t m_control{m_context, zmq::socket_type::pub};
+  bool m_has_control = false;
+  std::map<protocol::TaskId, TaskEvents> m_tasks;
+};
+
+}  // namespace planificador::testing

@@ -1,0 +1,110 @@
+#include "planificador/os/cgroup.hpp"
+
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+namespace planificador::os {
+namespace {
+
+// /proc/<pid>/cgroup of a Docker container on a cgroup v1 host (cgroupfs driver).
+constexpr const char* k_v1_separate =
+    "9:name=systemd:/docker/0123abcd\n"
+    "8:pids:/docker/0123abcd\n"
+    "4:memory:/docker/0123abcd\n"
+    "2:cpuacct:/docker/0123abcd\n"
+    "1:cpu:/docker/0123abcd\n"
+    "0::/\n";
+
+TEST(ParseProcCgroup, V1WithSeparateHierarchies) {
+  const auto paths = parse_proc_cgroup(k_v1_separate);
+  ASSERT_TRUE(paths) << paths.error().message;
+  EXPECT_EQ(paths->version, CgroupVersion::v1);
+  EXPECT_EQ(paths->memory, "/sys/fs/cgroup/memory/docker/0123abcd");
+  EXPECT_EQ(paths->cpu, "/sys/fs/cgroup/cpuacct/docker/0123abcd");
+}
+
+TEST(ParseProcCgroup, V1WithCombinedCpuHierarchyUsesTheMountName) {
+  const auto paths = parse_proc_cgroup(
+      "11:memory:/system.slice/docker-ab.scope\n"
+      "3:cpu,cpuacct:/system.slice/docker-ab.scope\n",
+      "/cg");
+  ASSERT_TRUE(paths) << paths.error().message;
+  EXPECT_EQ(paths->memory, "/cg/memory/system.slice/docker-ab.scope");
+  EXPECT_EQ(paths->cpu, "/cg/cpu,cpuacct/system.slice/docker-ab.scope");
+}
+
+TEST(ParseProcCgroup, V1RootCgroupHasNoTrailingSlash) {
+  const auto paths = parse_proc_cgroup("4:memory:/\n2:cpuacct:/\n");
+  ASSERT_TRUE(paths) << paths.error().message;
+  EXPECT_EQ(paths->memory, "/sys/fs/cgroup/memory");
+}
+
+TEST(ParseProcCgroup, V2Unified) {
+  const auto paths = parse_proc_cgroup("0::/system.slice/docker-ff.scope\n");
+  ASSERT_TRUE(paths) << paths.error().message;
+  EXPECT_EQ(paths->version, CgroupVersion::v2);
+  EXPECT_EQ(paths->memory, "/sys/fs/cgroup/system.slice/docker-ff.scope");
+  EXPECT_EQ(paths->cpu, paths->memory);
+}
+
+TEST(ParseProcCgroup, NoUsableHierarchyIsAnError) {
+  EXPECT_FALSE(parse_proc_cgroup(""));
+  EXPECT_FALSE(parse_proc_cgroup("8:pids:/docker/x\n"));
+  EXPECT_FALSE(parse_proc_cgroup("garbage without colons\n"));
+  // Memory without CPU accounting cannot report CPU time.
+  EXPECT_FALSE(parse_proc_cgroup("4:memory:/docker/x\n"));
+}
+
+TEST(ParseKeyedValue, ReadsOomKillOfV1OomControl) {
+  const auto kills = parse_keyed_value("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n", "oom_kill");
+  ASSERT_TRUE(kills) << kills.error().message;
+  EXPECT_EQ(*kills, 3U);
+}
+
+TEST(ParseKeyedValue, ReadsV2MemoryEventsAndCpuStat) {
+  EXPECT_EQ(parse_keyed_value("low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\noom_group_kill 0\n",
+                              "oom_kill")
+                .value_or(99),
+            1U);
+  EXPECT_EQ(parse_keyed_value("usage_usec 123456\nuser_usec 100000\nsystem_usec 23456\n",
+                              "usage_usec")
+                .value_or(0),
+            123456U);
+}
+
+TEST(ParseKeyedValue, MissingKeyOrBadNumberIsAnError) {
+  EXPECT_FALSE(parse_keyed_value("oom_kill_disable 0\nunder_oom 0\n", "oom_kill"));
+  EXPECT_FALSE(parse_keyed_value("oom_kill x\n", "oom_kill"));
+  EXPECT_FALSE(parse_keyed_value("oom_killer 4\n", "oom_kill"));
+}
+
+TEST(ParseNumber, AcceptsATrailingNewlineOnly) {
+  EXPECT_EQ(parse_number("987654321\n").value_or(0), 987654321U);
+  EXPECT_FALSE(parse_number(""));
+  EXPECT_FALSE(parse_number("12 13\n"));
+  EXPECT_FALSE(parse_number("-1\n"));
+}
+
+TEST(Cgroup, ReadsTheAccountingOfThisProcess) {
+  auto cgroup = Cgroup::of_process(::getpid());
+  if (!cgroup) {
+    GTEST_SKIP() << "no cgroup accounting here: " << cgroup.error().message;
+  }
+  const auto first = cgroup->cpu_usage_ns();
+  ASSERT_TRUE(first) << first.error().message;
+  volatile std::uint64_t sink = 0;
+  for (std::uint64_t i = 0; i < 50000000; ++i) {
+    sink = sink + i;
+  }
+  const auto second = cgroup->cpu_usage_ns();
+  ASSERT_TRUE(second) << second.error().message;
+  EXPECT_GT(*second, *first);
+  EXPECT_TRUE(cgroup->oom_kills()) << cgroup->oom_kills().error().message;
+  const auto peak = cgroup->memory_peak_bytes();
+  ASSERT_TRUE(peak) << peak.error().message;
+  EXPECT_GT(*peak, 0U);
+}
+
+}  // namespace
+}  // namespace planificador::os

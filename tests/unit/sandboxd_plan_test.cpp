@@ -1,0 +1,187 @@
+#include <algorithm>
+#include <string>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "planificador/sandbox/bwrap_plan.hpp"
+
+namespace planificador::sandbox {
+namespace {
+
+using Args = std::vector<std::string>;
+
+SandboxPlan basic_plan() {
+  SandboxPlan plan;
+  plan.root = "/sandbox";
+  plan.stub = "/planificador/sandboxd";
+  plan.system = {{"/usr", SystemEntry::Kind::directory, {}},
+                 {"/bin", SystemEntry::Kind::symlink, "usr/bin"},
+                 {"/etc", SystemEntry::Kind::directory, {}}};
+  plan.argv = {"python3", "main.py", "--flag"};
+  plan.env = {"LANG=C.UTF-8"};
+  return plan;
+}
+
+Args arguments(const SandboxPlan& plan) {
+  auto args = bwrap_arguments(plan);
+  EXPECT_TRUE(args) << (args ? "" : args.error().message);
+  return args ? *args : Args{};
+}
+
+// Returns the index where `needle` occurs as consecutive arguments, or npos.
+std::size_t find_run(const Args& args, const Args& needle) {
+  const auto it = std::search(args.begin(), args.end(), needle.begin(), needle.end());
+  return it == args.end() ? std::string::npos : static_cast<std::size_t>(it - args.begin());
+}
+
+TEST(SandboxdPlan, UnsharesEverythingAndDropsToTheSandboxUser) {
+  const Args args = arguments(basic_plan());
+  for (const char* flag : {"--unshare-all", "--unshare-user", "--disable-userns",
+                           "--die-with-parent", "--new-session", "--clearenv"}) {
+    EXPECT_NE(std::find(args.begin(), args.end(), flag), args.end()) << flag;
+  }
+  EXPECT_NE(find_run(args, {"--uid", "1000", "--gid", "1000"}), std::string::npos);
+  EXPECT_NE(find_run(args, {"--hostname", "sandbox"}), std::string::npos);
+  EXPECT_EQ(std::find(args.begin(), args.end(), "--as-pid-1"), args.end())
+      << "bwrap's own init must stay to reap orphans";
+  EXPECT_EQ(std::find(args.begin(), args.end(), "--share-net"), args.end());
+}
+
+TEST(SandboxdPlan, BindsTheFourTaskDirectoriesFromTheRoot) {
+  const Args args = arguments(basic_plan());
+  EXPECT_NE(find_run(args, {"--bind", "/sandbox/work", "/work"}), std::string::npos);
+  EXPECT_NE(find_run(args, {"--bind", "/sandbox/tmp", "/tmp"}), std::string::npos);
+  EXPECT_NE(find_run(args, {"--bind", "/sandbox/vartmp", "/var/tmp"}), std::string::npos);
+  const auto shm = find_run(args, {"--bind", "/sandbox/shm", "/dev/shm"});
+  const auto dev = find_run(args, {"--dev", "/dev"});
+  ASSERT_NE(shm, std::string::npos);
+  ASSERT_NE(dev, std::string::npos);
+  EXPECT_LT(dev, shm) << "--dev makes its own /dev/shm; ours must be mounted over it";
+  EXPECT_NE(find_run(args, {"--proc", "/proc"}), std::string::npos);
+  EXPECT_NE(find_run(args, {"--chdir", "/work"}), std::string::npos);
+}
+
+TEST(SandboxdPlan, JoinsARootWithATrailingSlash) {
+  SandboxPlan plan = basic_plan();
+  plan.root = "/tmp/x/";
+  const Args args = arguments(plan);
+  EXPECT_NE(find_run(args, {"--bind", "/tmp/x/work", "/work"}), std::string::npos);
+}
+
+TEST(SandboxdPlan, ReproducesSystemEntriesReadOnlyAndNothingElse) {
+  const Args args = arguments(basic_plan());
+  EXPECT_NE(find_run(args, {"--ro-bind", "/usr", "/usr"}), std::string::npos);
+  EXPECT_NE(find_run(args, {"--ro-bind", "/etc", "/etc"}), std::string::npos);
+  EXPECT_NE(find_run(args, {"--symlink", "usr/bin", "/bin"}), std::string::npos);
+  EXPECT_EQ(find_run(args, {"/lib64"}), std::string::npos) << "absent entries are not bound";
+  for (std::size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] == "--bind" || args[i] == "--ro-bind" || args[i] == "--dev-bind") {
+      EXPECT_NE(args[i + 1], "/") << "the container's root must never be visible";
+      const bool from_helper = args[i + 1].rfind("/planificador", 0) == 0;
+      EXPECT_TRUE(!from_helper || args[i + 2] == k_stub_path) << args[i + 1];
+    }
+  }
+  EXPECT_NE(find_run(args, {"--ro-bind", "/planificador/sandboxd", "/.planificador-stub"}),
+            std::string::npos);
+}
+
+TEST(SandboxdPlan, EndsWithTheStubThenTheProgram) {
+  const Args args = arguments(basic_plan());
+  const Args tail = {
+      "--",    "/.planificador-stub", "--stub", "3", "--stderr", "4", "--", "python3", "main.py",
+      "--flag"};
+  ASSERT_GE(args.size(), tail.size());
+  EXPECT_TRUE(std::equal(tail.begin(), tail.end(), args.end() - static_cast<long>(tail.size())));
+  EXPECT_EQ(find_run(args, {"--"}), args.size() - tail.size()) << "one `--` before the stub";
+}
+
+TEST(SandboxdPlan, SetsTheEnvironmentAfterClearingIt) {
+  SandboxPlan plan = basic_plan();
+  plan.env = {"A=1", "B=x=y", "EMPTY="};
+  const Args args = arguments(plan);
+  const auto clear = find_run(args, {"--clearenv"});
+  const auto a = find_run(args, {"--setenv", "A", "1"});
+  ASSERT_NE(a, std::string::npos);
+  EXPECT_LT(clear, a);
+  EXPECT_NE(find_run(args, {"--setenv", "B", "x=y"}), std::string::npos);
+  EXPECT_NE(find_run(args, {"--setenv", "EMPTY", ""}), std::string::npos);
+  EXPECT_NE(find_run(args, {"--setenv", "HOME", "/work"}), std::string::npos);
+  const auto path = find_run(args, {"--setenv", "PATH"});
+  ASSERT_NE(path, std::string::npos);
+  EXPECT_NE(args[path + 2].find("/usr/bin"), std::string::npos);
+}
+
+TEST(SandboxdPlan, KeepsTheCallersPathAndHome) {
+  SandboxPlan plan = basic_plan();
+  plan.env = {"PATH=/opt/bin", "HOME=/tmp"};
+  const Args args = arguments(plan);
+  EXPECT_EQ(std::count(args.begin(), args.end(), "PATH"), 1);
+  EXPECT_EQ(std::count(args.begin(), args.end(), "HOME"), 1);
+  EXPECT_NE(find_run(args, {"--setenv", "PATH", "/opt/bin"}), std::string::npos);
+  EXPECT_NE(find_run(args, {"--setenv", "HOME", "/tmp"}), std::string::npos);
+}
+
+TEST(SandboxdPlan, RejectsBadPlans) {
+  const auto error_of = [](SandboxPlan plan) {
+    auto args = bwrap_arguments(plan);
+    return args ? std::string() : args.error().message;
+  };
+  SandboxPlan plan = basic_plan();
+  plan.argv.clear();
+  EXPECT_NE(error_of(plan).find("argv is empty"), std::string::npos);
+  plan = basic_plan();
+  plan.argv = {""};
+  EXPECT_NE(error_of(plan).find("argv is empty"), std::string::npos);
+  plan = basic_plan();
+  plan.env = {"NOEQUALS"};
+  EXPECT_NE(error_of(plan).find("`NOEQUALS`"), std::string::npos);
+  plan.env = {"=value"};
+  EXPECT_NE(error_of(plan).find("KEY=VALUE"), std::string::npos);
+  plan = basic_plan();
+  plan.root = "relative";
+  EXPECT_NE(error_of(plan).find("not absolute"), std::string::npos);
+  plan = basic_plan();
+  plan.stub = "sandboxd";
+  EXPECT_NE(error_of(plan).find("not absolute"), std::string::npos);
+  for (const char* hidden : {"/tmp", "/work", "/dev", "/proc", "/var", "/usr/lib", "usr", "/"}) {
+    plan = basic_plan();
+    plan.system.push_back({hidden, SystemEntry::Kind::directory, {}});
+    EXPECT_NE(error_of(plan).find("cannot be shown"), std::string::npos) << hidden;
+  }
+}
+
+TEST(SandboxdPlan, ProbesTheSystemAsItIs) {
+  const auto entries = probe_system_entries();
+  ASSERT_FALSE(entries.empty());
+  EXPECT_EQ(entries.front().path, "/usr");
+  for (const char* path :
+       {"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"}) {
+    struct stat info {};
+    const bool exists = ::lstat(path, &info) == 0;
+    const auto found = std::find_if(entries.begin(), entries.end(),
+                                    [&](const SystemEntry& e) { return e.path == path; });
+    if (!exists) {
+      EXPECT_EQ(found, entries.end()) << path;
+      continue;
+    }
+    ASSERT_NE(found, entries.end()) << path;
+    if (S_ISLNK(info.st_mode)) {
+      EXPECT_EQ(found->kind, SystemEntry::Kind::symlink) << path;
+      std::string target(4096, '\0');
+      target.resize(static_cast<std::size_t>(::readlink(path, target.data(), target.size())));
+      EXPECT_EQ(found->target, target);
+    } else {
+      EXPECT_EQ(found->kind, SystemEntry::Kind::directory) << path;
+    }
+  }
+  // Whatever the system is, the probe's output must make a valid plan.
+  SandboxPlan plan = basic_plan();
+  plan.system = entries;
+  EXPECT_TRUE(bwrap_arguments(plan));
+}
+
+}  // namespace
+}  // namespace planificador::sandbox

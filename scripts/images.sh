@@ -36,7 +36,7 @@ build_one() {
   fi
   log=$(mktemp /tmp/planificador-image-"$name".XXXXXX.log)
   start=$SECONDS
-  if ! docker build --label "org.planificador.hash=$hash" -t "$tag" "$dir" >"$log" 2>&1; then
+  if ! docker build --force-rm --label "org.planificador.hash=$hash" -t "$tag" "$dir" >"$log" 2>&1; then
     echo "$tag: build failed; last lines of $log:" >&2
     tail -n 25 "$log" >&2
     return 1

@@ -1,11 +1,10 @@
 #include "planificador/os/cgroup.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <charconv>
+#include <fcntl.h>
 #include <string_view>
+#include <unistd.h>
 
 namespace planificador::os {
 namespace {
@@ -164,9 +163,9 @@ Result<std::uint64_t> Cgroup::cpu_usage_ns() const {
 }
 
 Result<std::uint64_t> Cgroup::oom_kills() const {
-  const std::string path = m_paths.memory + (m_paths.version == CgroupVersion::v1
-                                                 ? "/memory.oom_control"
-                                                 : "/memory.events");
+  const std::string path =
+      m_paths.memory +
+      (m_paths.version == CgroupVersion::v1 ? "/memory.oom_control" : "/memory.events");
   return read_file(path).and_then(
       [](const std::string& text) { return parse_keyed_value(text, "oom_kill"); });
 }

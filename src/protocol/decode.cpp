@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -58,6 +59,32 @@ bool is_json_object(std::string_view text) {
   }
 }
 
+// Returns the first limit that the declared lengths of a SUBMIT break, if any.
+std::optional<std::pair<DecodeErrorKind, std::string>> check_limits(std::uint64_t image_len,
+                                                                    std::uint64_t code_len,
+                                                                    std::uint64_t options_len,
+                                                                    const DecodeLimits& limits) {
+  if (image_len == 0) {
+    return std::pair{DecodeErrorKind::empty_image, std::string("the image field is empty")};
+  }
+  if (image_len > limits.max_image_bytes) {
+    return std::pair{DecodeErrorKind::image_too_long, "image of " + bytes(image_len) +
+                                                          " exceeds the maximum of " +
+                                                          bytes(limits.max_image_bytes)};
+  }
+  if (code_len > limits.max_code_bytes) {
+    return std::pair{
+        DecodeErrorKind::code_too_long,
+        "code of " + bytes(code_len) + " exceeds the maximum of " + bytes(limits.max_code_bytes)};
+  }
+  if (options_len > limits.max_options_bytes) {
+    return std::pair{DecodeErrorKind::options_too_long, "options of " + bytes(options_len) +
+                                                            " exceed the maximum of " +
+                                                            bytes(limits.max_options_bytes)};
+  }
+  return std::nullopt;
+}
+
 tl::expected<Inbound, DecodeError> decode_submit(std::string_view frame, bool ext,
                                                  const DecodeLimits& limits) {
   const TaskId id = read_id(frame);
@@ -81,26 +108,8 @@ tl::expected<Inbound, DecodeError> decode_submit(std::string_view frame, bool ex
                      bytes(expected) + " in all) but the frame is " + bytes(frame.size()),
                  id);
   }
-  if (image_len == 0) {
-    return error(DecodeErrorKind::empty_image, name + ": the image field is empty", id);
-  }
-  if (image_len > limits.max_image_bytes) {
-    return error(DecodeErrorKind::image_too_long,
-                 name + ": image of " + bytes(image_len) + " exceeds the maximum of " +
-                     bytes(limits.max_image_bytes),
-                 id);
-  }
-  if (code_len > limits.max_code_bytes) {
-    return error(DecodeErrorKind::code_too_long,
-                 name + ": code of " + bytes(code_len) + " exceeds the maximum of " +
-                     bytes(limits.max_code_bytes),
-                 id);
-  }
-  if (options_len > limits.max_options_bytes) {
-    return error(DecodeErrorKind::options_too_long,
-                 name + ": options of " + bytes(options_len) + " exceed the maximum of " +
-                     bytes(limits.max_options_bytes),
-                 id);
+  if (auto broken = check_limits(image_len, code_len, options_len, limits)) {
+    return error(broken->first, name + ": " + broken->second, id);
   }
   // All lengths are now known to fit inside the frame.
   const auto image_size = static_cast<std::size_t>(image_len);

@@ -115,6 +115,9 @@ Result<std::vector<std::string>> bwrap_arguments(const SandboxPlan& plan) {
   args.insert(args.end(), {"--bind", join(plan.root, k_shm_dir), "/dev/shm"});
   args.insert(args.end(), {"--bind", join(plan.root, k_vartmp_dir), "/var/tmp"});
   args.insert(args.end(), {"--ro-bind", plan.stub, k_stub_path});
+  // bwrap's root is a tmpfs of its own: without this a task could fill it (bounded only
+  // by the memory limit) and leave files at `/`. The binds above keep their own flags.
+  args.insert(args.end(), {"--remount-ro", "/"});
   args.insert(args.end(), {"--chdir", k_work_inside, "--clearenv"});
   if (!env_has(plan.env, "PATH")) {
     args.insert(args.end(), {"--setenv", "PATH", k_default_path});

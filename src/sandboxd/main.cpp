@@ -42,12 +42,12 @@ int stub_main(int argc, char** argv) {
     const std::string_view flag = argv[i];
     const bool known = (flag == "--stub" || flag == "--stderr") && i + 1 < argc;
     if (!known || !parse_fd(argv[i + 1], flag == "--stub" ? status_fd : stderr_fd)) {
-      std::fputs(k_usage, stderr);
+      (void)std::fputs(k_usage, stderr);
       return 125;
     }
   }
   if (status_fd < 0 || i + 1 >= argc) {
-    std::fputs(k_usage, stderr);
+    (void)std::fputs(k_usage, stderr);
     return 125;
   }
   return planificador::sandboxd::run_stub(status_fd, stderr_fd, argv + i + 1);
@@ -73,7 +73,7 @@ int server_main(int argc, char** argv) {
   for (int i = 1; i < argc; i += 2) {
     const std::string_view flag = argv[i];
     if (i + 1 >= argc || (flag != "--socket" && flag != "--root" && flag != "--bwrap")) {
-      std::fputs(k_usage, stderr);
+      (void)std::fputs(k_usage, stderr);
       return 2;
     }
     (flag == "--socket" ? options.socket_path

@@ -59,7 +59,9 @@ Result<os::Fd> listen_on(const std::string& path) {
 
 }  // namespace
 
-void log(const std::string& message) { std::fprintf(stderr, "sandboxd: %s\n", message.c_str()); }
+void log(const std::string& message) {
+  (void)std::fprintf(stderr, "sandboxd: %s\n", message.c_str());
+}
 
 Result<Server> Server::create(ServerOptions options) {
   auto signals = open_signal_fd();

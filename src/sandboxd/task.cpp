@@ -18,6 +18,7 @@ namespace planificador::sandboxd {
 namespace {
 
 constexpr rlim_t k_task_nofile = 4096;
+constexpr std::uint64_t k_max_cpu_s = 1'000'000'000;  // keeps seconds + 1 from wrapping
 constexpr std::size_t k_max_error_bytes = 4096;
 constexpr int k_first_free_fd = 5;  // 0–4 are set up for bwrap and the stub
 
@@ -74,7 +75,7 @@ void apply_limits(const LaunchSpec& spec) {
   set_limit(RLIMIT_NOFILE, nofile, nofile, "setrlimit RLIMIT_NOFILE");
   if (spec.rlimit_cpu_s) {
     // SIGXCPU at the soft limit, SIGKILL a second later if it is caught.
-    const auto seconds = static_cast<rlim_t>(*spec.rlimit_cpu_s);
+    const auto seconds = static_cast<rlim_t>(std::min(*spec.rlimit_cpu_s, k_max_cpu_s));
     set_limit(RLIMIT_CPU, seconds, seconds + 1, "setrlimit RLIMIT_CPU");
   }
 }
@@ -118,6 +119,7 @@ Result<Task> Task::start(const LaunchSpec& spec) {
   strings.push_back(spec.bwrap);
   strings.insert(strings.end(), spec.arguments.begin(), spec.arguments.end());
   std::vector<char*> argv;
+  argv.reserve(strings.size() + 1);
   for (auto& value : strings) {
     argv.push_back(value.data());
   }

@@ -1,16 +1,16 @@
 // Scheduler and transport wired as the daemon wires them, with a FakeBackend, over real
 // tcp://127.0.0.1 sockets on ephemeral ports.
 
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
 #include <thread>
 
 #include "fake_backend.hpp"
+#include "zmq_client.hpp"
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
 #include "planificador/protocol/codec.hpp"
 #include "planificador/sched/scheduler.hpp"
 #include "planificador/transport/transport.hpp"
-#include "zmq_client.hpp"
 
 namespace planificador {
 namespace {
@@ -98,8 +98,8 @@ TEST(DaemonFake, SpecWorkedExampleByteForByte) {
   Daemon daemon;
   auto client = daemon.client();
   const std::string id = "0123456789abcdef0123456789abcdef";
-  const std::string frame = bytes({0x00}) + id + bytes({0, 0, 0, 6, 0, 0, 0, 9}) + "python" +
-                            "print(1)\n";
+  const std::string frame =
+      bytes({0x00}) + id + bytes({0, 0, 0, 6, 0, 0, 0, 9}) + "python" + "print(1)\n";
   ASSERT_EQ(frame.size(), 56U);
   client.send(frame);
   const auto events = client.collect_one(*protocol::TaskId::from_bytes(id), k_wait);

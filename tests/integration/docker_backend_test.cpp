@@ -1,11 +1,11 @@
 // The Docker backend against the real engine, the runner images and planificador-sandboxd.
 
-#include <gtest/gtest.h>
+#include "planificador/backend/docker/docker_backend.hpp"
 
 #include <thread>
 
 #include "docker_harness.hpp"
-#include "planificador/backend/docker/docker_backend.hpp"
+#include <gtest/gtest.h>
 
 namespace planificador::testing {
 namespace {
@@ -55,11 +55,11 @@ TEST_P(HelloWorld, PrintsAndExitsZero) {
 
 INSTANTIATE_TEST_SUITE_P(
     EveryRunner, HelloWorld,
-    ::testing::Values(HelloCase{"python", "print('hello')\n"},
-                      HelloCase{"c", "#include <stdio.h>\nint main(void){puts(\"hello\");return 0;}\n"},
-                      HelloCase{"cpp", "#include <iostream>\nint main(){std::cout<<\"hello\\n\";}\n"},
-                      HelloCase{"bash", "echo hello\n"},
-                      HelloCase{"node", "console.log('hello')\n"}),
+    ::testing::Values(
+        HelloCase{"python", "print('hello')\n"},
+        HelloCase{"c", "#include <stdio.h>\nint main(void){puts(\"hello\");return 0;}\n"},
+        HelloCase{"cpp", "#include <iostream>\nint main(){std::cout<<\"hello\\n\";}\n"},
+        HelloCase{"bash", "echo hello\n"}, HelloCase{"node", "console.log('hello')\n"}),
     [](const auto& param_info) { return std::string(param_info.param.image); });
 
 TEST_F(DockerBackendTest, StdinArgsAndEnvReachTheProgram) {
@@ -85,8 +85,8 @@ TEST_F(DockerBackendTest, NoStdinMeansEofAtOnce) {
 TEST_F(DockerBackendTest, ExtraFilesLandBesideTheCode) {
   protocol::TaskOptions options;
   options.files = {{"input.txt", "uno\ndos\n"}, {"blob.bin", std::string("\0\xff", 2)}};
-  const auto outcome =
-      run("python", "print(open('input.txt').read().split(), open('blob.bin','rb').read())\n", options);
+  const auto outcome = run(
+      "python", "print(open('input.txt').read().split(), open('blob.bin','rb').read())\n", options);
   EXPECT_EQ(outcome.out, "['uno', 'dos'] b'\\x00\\xff'\n") << outcome.err;
 }
 
@@ -144,7 +144,8 @@ TEST_F(DockerBackendTest, SleepingIsNotCpuTime) {
 TEST_F(DockerBackendTest, MemoryLimitIsDecidedFromTheOomCounter) {
   const auto outcome = run("python", "x = b'x' * (1 << 30)\nprint(len(x))\n", {},
                            [](auto& limits) { limits.memory_bytes = 64 << 20; });
-  EXPECT_EQ(outcome.result.status, Status::memory_limit) << outcome.result.diagnostic << outcome.err;
+  EXPECT_EQ(outcome.result.status, Status::memory_limit)
+      << outcome.result.diagnostic << outcome.err;
   EXPECT_EQ(outcome.result.exit_code, 137);
   EXPECT_EQ(outcome.result.diagnostic, "memory limit of 67108864 bytes exceeded");
   EXPECT_TRUE(outcome.out.empty());
@@ -221,15 +222,15 @@ TEST_F(DockerBackendTest, BinaryOutputIsIntact) {
 }
 
 TEST_F(DockerBackendTest, LargeOutputIsChunkedAndExact) {
-  const auto outcome = run("python",
-                           "import sys\n"
-                           "sys.stdout.buffer.write(b''.join(b'%09d\\n' % i for i in range(50000)))\n");
+  const auto outcome =
+      run("python",
+          "import sys\n"
+          "sys.stdout.buffer.write(b''.join(b'%09d\\n' % i for i in range(50000)))\n");
   ASSERT_EQ(outcome.result.status, Status::exited) << outcome.err;
   std::string expected;
-  char line[16];
   for (int i = 0; i < 50000; ++i) {
-    std::snprintf(line, sizeof line, "%09d\n", i);
-    expected += line;
+    const std::string number = std::to_string(i);
+    expected += std::string(9 - number.size(), '0') + number + "\n";
   }
   ASSERT_EQ(outcome.out.size(), 500000U);
   EXPECT_EQ(outcome.out, expected);

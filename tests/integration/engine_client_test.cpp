@@ -1,15 +1,14 @@
 // The Engine API client against a fake engine on a unix socket: the success paths, and
 // the failures a real engine will not produce on demand.
 
-#include <gtest/gtest.h>
+#include "planificador/backend/docker/engine_client.hpp"
 
 #include <chrono>
 #include <string>
 
-#include <nlohmann/json.hpp>
-
 #include "fake_engine.hpp"
-#include "planificador/backend/docker/engine_client.hpp"
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 namespace planificador::backend::docker {
 namespace {
@@ -94,7 +93,8 @@ TEST_F(EngineClientTest, NonJsonSuccessBodyIsAnError) {
 }
 
 TEST_F(EngineClientTest, RemoveForcesAndTreatsMissingAsSuccess) {
-  m_engine.on("DELETE", "/v1.41/containers/gone", {404, R"({"message":"No such container: gone"})"});
+  m_engine.on("DELETE", "/v1.41/containers/gone",
+              {404, R"({"message":"No such container: gone"})"});
   m_engine.on("DELETE", "/v1.41/containers/busy", {409, R"({"message":"removal in progress"})"});
   EXPECT_TRUE(m_client.remove("gone"));
   EXPECT_EQ(m_engine.requests().at(0).target, "/v1.41/containers/gone?force=1&v=1");
@@ -190,7 +190,8 @@ TEST_F(EngineClientTest, StalledEngineHitsTheTimeout) {
 }
 
 TEST_F(EngineClientTest, WaitTakesItsOwnTimeout) {
-  m_engine.on("POST", "/v1.41/containers/c1/wait", {200, R"({"StatusCode":0})", "application/json", 30s});
+  m_engine.on("POST", "/v1.41/containers/c1/wait",
+              {200, R"({"StatusCode":0})", "application/json", 30s});
   auto code = m_client.wait("c1", 200ms);
   ASSERT_FALSE(code);
   EXPECT_NE(code.error().message.find("within 200 ms"), std::string::npos) << code.error().message;

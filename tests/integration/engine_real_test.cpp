@@ -1,16 +1,15 @@
 // The Engine API client against the real Docker engine, with debian:bookworm-slim.
 
-#include <gtest/gtest.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <chrono>
 #include <string>
+#include <unistd.h>
 
+#include "real_engine.hpp"
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "planificador/backend/docker/engine_client.hpp"
-#include "real_engine.hpp"
 
 namespace planificador::backend::docker {
 namespace {
@@ -66,7 +65,8 @@ TEST_F(EngineRealTest, ImageExistsTellsPresentFromMissing) {
 TEST_F(EngineRealTest, CreateWithMissingImageSurfacesTheEngineMessage) {
   auto id = m_client.create({{"Image", "planificador/no-such-image:never"}});
   ASSERT_FALSE(id);
-  EXPECT_EQ(id.error().message.rfind("POST /containers/create: 404: ", 0), 0U) << id.error().message;
+  EXPECT_EQ(id.error().message.rfind("POST /containers/create: 404: ", 0), 0U)
+      << id.error().message;
   EXPECT_NE(id.error().message.find("planificador/no-such-image"), std::string::npos)
       << id.error().message;
 }

@@ -4,16 +4,16 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <filesystem>
+#include <fstream>
 #include <netinet/in.h>
+#include <random>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "docker_harness.hpp"
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <random>
-
-#include "docker_harness.hpp"
 #include "planificador/os/fd.hpp"
 
 namespace planificador::testing {
@@ -138,7 +138,8 @@ TEST_F(HostileTest, HostFilesAreNotVisible) {
   protocol::TaskOptions options;
   options.args = {secret};
   const auto outcome = harness().run("python", hostile("read_host_file.py"), options);
-  std::remove(secret.c_str());
+  std::error_code ignored;
+  std::filesystem::remove(secret, ignored);
   EXPECT_EQ(outcome.result.exit_code, 0) << outcome.out << outcome.err;
   EXPECT_EQ(outcome.out.find("host secret"), std::string::npos);
   EXPECT_EQ(outcome.out.find("READ"), std::string::npos) << outcome.out;

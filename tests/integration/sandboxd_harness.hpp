@@ -2,6 +2,7 @@
 // Runs the real planificador-sandboxd on the host (a temp directory as its root, a temp
 // socket path, the installed bwrap) and talks to it with the wire functions.
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdlib>

@@ -2,19 +2,18 @@
 // and every runner's toolchain work under it, and the syscalls it exists to deny fail with
 // EPERM. Containers are set up like the daemon's, through the Engine API client.
 
-#include <gtest/gtest.h>
-
 #include <chrono>
 #include <map>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "real_engine.hpp"
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "planificador/backend/docker/engine_client.hpp"
 #include "planificador/backend/docker/seccomp_profile.hpp"
-#include "real_engine.hpp"
 
 namespace planificador::backend::docker {
 namespace {
@@ -31,12 +30,17 @@ struct TaskRun {
 };
 
 std::vector<std::string> under_bwrap(std::vector<std::string> program) {
+  // A plan of the same shape as the daemon's: every namespace unshared, /usr and /etc
+  // read-only, the task's work directory the only writable place it keeps.
+  // clang-format off
   std::vector<std::string> argv = {
-      "bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr",
-      "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64",
-      "/lib64", "--ro-bind", "/etc", "/etc", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+      "bwrap", "--unshare-all", "--die-with-parent", "--new-session",
+      "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
+      "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+      "--ro-bind", "/etc", "/etc", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
       "--bind", "/sandbox", "/work", "--chdir", "/work", "--uid", "1000", "--gid", "1000",
       "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--"};
+  // clang-format on
   argv.insert(argv.end(), program.begin(), program.end());
   return argv;
 }
@@ -130,16 +134,17 @@ class SeccompTest : public ::testing::Test {
     return result;
   }
 
-  Result<TaskRun> run_confined(const std::string& image, const std::vector<std::string>& program) const {
+  Result<TaskRun> run_confined(const std::string& image,
+                               const std::vector<std::string>& program) const {
     return run(image, under_bwrap(program), "seccomp=" + std::string(builtin_seccomp_profile()));
   }
 
   EngineClient m_client{test::engine_socket(), 60s};
 };
 
-#define REQUIRE_IMAGE(image)                                                         \
-  if (auto why = test::engine_unavailable(m_client, image); !why.empty()) {          \
-    PLANIFICADOR_SKIP_OUTSIDE_CI(why);                                               \
+#define REQUIRE_IMAGE(image)                                                \
+  if (auto why = test::engine_unavailable(m_client, image); !why.empty()) { \
+    PLANIFICADOR_SKIP_OUTSIDE_CI(why);                                      \
   }
 
 TEST(SeccompProfile, IsAnAllowlistThatDeniesWithEperm) {
@@ -161,12 +166,13 @@ TEST(SeccompProfile, IsAnAllowlistThatDeniesWithEperm) {
 
 TEST_F(SeccompTest, PythonRunsUnderBwrap) {
   REQUIRE_IMAGE("planificador/python");
-  auto run = run_confined("planificador/python",
-                          {"python3", "-c",
-                           "import subprocess, threading\n"
-                           "print(1)\n"
-                           "t = threading.Thread(target=print, args=('thread',)); t.start(); t.join()\n"
-                           "print(subprocess.run(['id', '-u'], capture_output=True, text=True).stdout, end='')\n"});
+  auto run = run_confined(
+      "planificador/python",
+      {"python3", "-c",
+       "import subprocess, threading\n"
+       "print(1)\n"
+       "t = threading.Thread(target=print, args=('thread',)); t.start(); t.join()\n"
+       "print(subprocess.run(['id', '-u'], capture_output=True, text=True).stdout, end='')\n"});
   ASSERT_TRUE(run) << run.error().message;
   EXPECT_EQ(run->exit_code, 0) << run->logs.err;
   EXPECT_EQ(run->logs.out, "1\nthread\n1000\n");
@@ -211,12 +217,12 @@ g++ -O2 -o main main.cpp && ./main)"});
 
 TEST_F(SeccompTest, NodeRunsUnderBwrap) {
   REQUIRE_IMAGE("planificador/node");
-  auto run = run_confined("planificador/node",
-                          {"node", "-e",
-                           "const cp = require('child_process');\n"
-                           "require('fs').writeFileSync('f', 'data');\n"
-                           "console.log(cp.execFileSync('cat', ['f']).toString());\n"
-                           "setTimeout(() => console.log('timer'), 20);\n"});
+  auto run =
+      run_confined("planificador/node", {"node", "-e",
+                                         "const cp = require('child_process');\n"
+                                         "require('fs').writeFileSync('f', 'data');\n"
+                                         "console.log(cp.execFileSync('cat', ['f']).toString());\n"
+                                         "setTimeout(() => console.log('timer'), 20);\n"});
   ASSERT_TRUE(run) << run.error().message;
   EXPECT_EQ(run->exit_code, 0) << run->logs.err;
   EXPECT_EQ(run->logs.out, "data\ntimer\n");

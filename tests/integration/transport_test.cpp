@@ -3,11 +3,10 @@
 
 #include "planificador/transport/transport.hpp"
 
-#include <gtest/gtest.h>
-
 #include <mutex>
 #include <thread>
 
+#include <gtest/gtest.h>
 #include <zmq.hpp>
 
 #include "planificador/transport/client.hpp"

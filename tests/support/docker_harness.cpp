@@ -1,11 +1,10 @@
 #include "docker_harness.hpp"
 
-#include <unistd.h>
-
 #include <fstream>
 #include <random>
 #include <set>
 #include <sstream>
+#include <unistd.h>
 
 #include "planificador/backend/docker/docker_backend.hpp"
 

@@ -85,12 +85,12 @@ class DockerHarness {
 }  // namespace planificador::testing
 
 // Skips the test when the real engine/images/helper are missing; under CI it fails.
-#define PLANIFICADOR_REQUIRE_DOCKER(harness)                                   \
-  do {                                                                         \
-    if (!(harness).missing().empty()) {                                        \
-      if (std::getenv("CI") != nullptr) {                                      \
-        FAIL() << "required for integration tests: " << (harness).missing();   \
-      }                                                                        \
-      GTEST_SKIP() << "not available: " << (harness).missing();                \
-    }                                                                          \
+#define PLANIFICADOR_REQUIRE_DOCKER(harness)                                 \
+  do {                                                                       \
+    if (!(harness).missing().empty()) {                                      \
+      if (std::getenv("CI") != nullptr) {                                    \
+        FAIL() << "required for integration tests: " << (harness).missing(); \
+      }                                                                      \
+      GTEST_SKIP() << "not available: " << (harness).missing();              \
+    }                                                                        \
   } while (false)

@@ -38,10 +38,10 @@ class ContainerGuard {
 
 // Skips the current test with `reason`, or fails it when running under CI. For use in a
 // test body or SetUp().
-#define PLANIFICADOR_SKIP_OUTSIDE_CI(reason)                                  \
-  do {                                                                        \
-    if (::planificador::test::in_ci()) {                                      \
-      FAIL() << (reason) << " (CI is set, so this is a failure)";             \
-    }                                                                         \
-    GTEST_SKIP() << (reason) << " (set CI to turn this into a failure)";      \
+#define PLANIFICADOR_SKIP_OUTSIDE_CI(reason)                             \
+  do {                                                                   \
+    if (::planificador::test::in_ci()) {                                 \
+      FAIL() << (reason) << " (CI is set, so this is a failure)";        \
+    }                                                                    \
+    GTEST_SKIP() << (reason) << " (set CI to turn this into a failure)"; \
   } while (false)

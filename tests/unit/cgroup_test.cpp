@@ -63,14 +63,14 @@ TEST(ParseKeyedValue, ReadsOomKillOfV1OomControl) {
 }
 
 TEST(ParseKeyedValue, ReadsV2MemoryEventsAndCpuStat) {
-  EXPECT_EQ(parse_keyed_value("low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\noom_group_kill 0\n",
-                              "oom_kill")
-                .value_or(99),
-            1U);
-  EXPECT_EQ(parse_keyed_value("usage_usec 123456\nuser_usec 100000\nsystem_usec 23456\n",
-                              "usage_usec")
-                .value_or(0),
-            123456U);
+  EXPECT_EQ(
+      parse_keyed_value("low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\noom_group_kill 0\n", "oom_kill")
+          .value_or(99),
+      1U);
+  EXPECT_EQ(
+      parse_keyed_value("usage_usec 123456\nuser_usec 100000\nsystem_usec 23456\n", "usage_usec")
+          .value_or(0),
+      123456U);
 }
 
 TEST(ParseKeyedValue, MissingKeyOrBadNumberIsAnError) {

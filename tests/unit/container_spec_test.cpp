@@ -1,8 +1,8 @@
 #include "planificador/backend/docker/container_spec.hpp"
 
-#include <gtest/gtest.h>
-
 #include <algorithm>
+
+#include <gtest/gtest.h>
 
 namespace planificador::backend::docker {
 namespace {
@@ -43,9 +43,10 @@ TEST(ContainerCreateBody, HasNoNetwork) {
 
 TEST(ContainerCreateBody, BindsTheHelperReadOnlyAndTheRunDirectory) {
   const auto host = container_create_body(sample_spec())["HostConfig"];
-  EXPECT_EQ(host["Binds"], nlohmann::json::array(
-                               {"/opt/planificador/bin/planificador-sandboxd:/planificador/sandboxd:ro",
-                                "/run/planificador/host-a/planificador-host-a-7:/planificador/run:rw"}));
+  EXPECT_EQ(host["Binds"],
+            nlohmann::json::array(
+                {"/opt/planificador/bin/planificador-sandboxd:/planificador/sandboxd:ro",
+                 "/run/planificador/host-a/planificador-host-a-7:/planificador/run:rw"}));
   EXPECT_EQ(host["ReadonlyRootfs"], true);
   EXPECT_EQ(host["Tmpfs"]["/sandbox"],
             "rw,exec,nosuid,nodev,size=33554432,uid=1000,gid=1000,mode=0700");
@@ -54,7 +55,8 @@ TEST(ContainerCreateBody, BindsTheHelperReadOnlyAndTheRunDirectory) {
 
 TEST(ContainerCreateBody, LimitsLeaveHeadroomOnlyForTheHelper) {
   const auto host = container_create_body(sample_spec())["HostConfig"];
-  const auto memory = (std::int64_t{64} << 20) + static_cast<std::int64_t>(k_helper_memory_headroom);
+  const auto memory =
+      (std::int64_t{64} << 20) + static_cast<std::int64_t>(k_helper_memory_headroom);
   EXPECT_EQ(host["Memory"], memory);
   EXPECT_EQ(host["MemorySwap"], memory);
   EXPECT_EQ(host["OomKillDisable"], false);

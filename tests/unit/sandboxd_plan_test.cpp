@@ -125,7 +125,7 @@ TEST(SandboxdPlan, KeepsTheCallersPathAndHome) {
 }
 
 TEST(SandboxdPlan, RejectsBadPlans) {
-  const auto error_of = [](SandboxPlan plan) {
+  const auto error_of = [](const SandboxPlan& plan) {
     auto args = bwrap_arguments(plan);
     return args ? std::string() : args.error().message;
   };

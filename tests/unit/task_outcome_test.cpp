@@ -1,10 +1,9 @@
-#include "planificador/backend/docker/outcome.hpp"
-
+#include <csignal>
 #include <sys/wait.h>
 
 #include <gtest/gtest.h>
 
-#include <csignal>
+#include "planificador/backend/docker/outcome.hpp"
 
 namespace planificador::backend::docker {
 namespace {
@@ -59,13 +58,15 @@ TEST(RunOutcome, OurVerdictWinsOverWhatTheKillLooksLike) {
   EXPECT_EQ(time.status, Status::time_limit);
   EXPECT_EQ(time.exit_code, 124);
   EXPECT_EQ(time.diagnostic, "time limit of 2000 ms exceeded");
-  const auto output = run_outcome(ended(killed_by(SIGKILL), Verdict::output_limit), false, limits());
+  const auto output =
+      run_outcome(ended(killed_by(SIGKILL), Verdict::output_limit), false, limits());
   EXPECT_EQ(output.exit_code, 153);
   EXPECT_EQ(output.diagnostic, "output limit of 1024 bytes exceeded");
   const auto cpu = run_outcome(ended(killed_by(SIGKILL), Verdict::cpu_limit), false, limits());
   EXPECT_EQ(cpu.exit_code, 152);
   EXPECT_EQ(cpu.diagnostic, "CPU time limit of 1000 ms exceeded");
-  const auto cancelled = run_outcome(ended(killed_by(SIGKILL), Verdict::cancelled), false, limits());
+  const auto cancelled =
+      run_outcome(ended(killed_by(SIGKILL), Verdict::cancelled), false, limits());
   EXPECT_EQ(cancelled.status, Status::cancelled);
   EXPECT_EQ(cancelled.exit_code, 130);
 }
@@ -109,7 +110,8 @@ TEST(CompileOutcome, FailureCarriesTheCompilersCode) {
 }
 
 TEST(CompileOutcome, LimitsApplyToTheCompilerToo) {
-  const auto result = compile_outcome(ended(killed_by(SIGKILL), Verdict::time_limit), false, limits());
+  const auto result =
+      compile_outcome(ended(killed_by(SIGKILL), Verdict::time_limit), false, limits());
   ASSERT_TRUE(result);
   EXPECT_EQ(result->status, Status::time_limit);
   EXPECT_EQ(result->exit_code, 124);

@@ -2,11 +2,10 @@
 // The accounting of a process's cgroup, read from the host: CPU time, OOM kills and the
 // memory peak. Supports cgroup v1 (one hierarchy per controller) and v2 (unified).
 
-#include <sys/types.h>
-
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <sys/types.h>
 
 #include "planificador/os/fd.hpp"
 #include "planificador/util/result.hpp"
@@ -31,8 +30,7 @@ struct CgroupPaths {
 
 // Returns the value of the line "`key` <number>" in flat-keyed text (memory.oom_control,
 // memory.events, cpu.stat), or an error when the key is missing or not a number.
-[[nodiscard]] Result<std::uint64_t> parse_keyed_value(std::string_view text,
-                                                      std::string_view key);
+[[nodiscard]] Result<std::uint64_t> parse_keyed_value(std::string_view text, std::string_view key);
 
 // Returns the single unsigned number `text` holds (trailing newline allowed).
 [[nodiscard]] Result<std::uint64_t> parse_number(std::string_view text);

@@ -1,15 +1,14 @@
 #include "planificador/backend/docker/container.hpp"
 
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <thread>
+#include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
@@ -172,9 +171,9 @@ tl::expected<void, ContainerError> Container::wait_ready(const os::Event& cancel
       }
     }
     if (now - start >= timeout) {
-      return container_error(ContainerFailure::helper,
-                             "sandbox helper did not listen on `" + path + "` within " +
-                                 std::to_string(timeout.count()) + " ms");
+      return container_error(ContainerFailure::helper, "sandbox helper did not listen on `" + path +
+                                                           "` within " +
+                                                           std::to_string(timeout.count()) + " ms");
     }
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, std::chrono::milliseconds(20));
@@ -184,7 +183,9 @@ tl::expected<void, ContainerError> Container::wait_ready(const os::Event& cancel
 std::string Container::exit_diagnostic() const {
   std::string message = "sandbox helper exited";
   if (auto info = m_engine->inspect(m_id)) {
-    message += " with code " + std::to_string(info->value(nlohmann::json::json_pointer("/State/ExitCode"), std::int64_t{-1}));
+    message +=
+        " with code " + std::to_string(info->value(nlohmann::json::json_pointer("/State/ExitCode"),
+                                                   std::int64_t{-1}));
   }
   if (auto logs = m_engine->logs(m_id)) {
     const std::string text = tail(logs->err + logs->out);

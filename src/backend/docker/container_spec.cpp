@@ -21,7 +21,8 @@ std::string sandbox_tmpfs_options(std::uint64_t work_bytes) {
 }
 
 nlohmann::json host_config(const ContainerSpec& spec) {
-  const auto memory = static_cast<std::int64_t>(spec.limits.memory_bytes + k_helper_memory_headroom);
+  const auto memory =
+      static_cast<std::int64_t>(spec.limits.memory_bytes + k_helper_memory_headroom);
   nlohmann::json host = {
       {"Binds",
        {spec.helper_path + ":" + sandbox::k_helper_path + ":ro",

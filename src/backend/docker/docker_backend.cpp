@@ -1,7 +1,5 @@
 #include "planificador/backend/docker/docker_backend.hpp"
 
-#include <unistd.h>
-
 #include <atomic>
 #include <csignal>
 #include <filesystem>
@@ -9,6 +7,7 @@
 #include <mutex>
 #include <set>
 #include <sstream>
+#include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
@@ -196,8 +195,7 @@ std::optional<TaskResult> DockerBackend::precheck(const TaskSpec& spec) {
   return failed_outcome(Status::error, missing_image_message(image));
 }
 
-TaskResult DockerBackend::container_failure(const ContainerError& error,
-                                            const std::string& image) {
+TaskResult DockerBackend::container_failure(const ContainerError& error, const std::string& image) {
   switch (error.kind) {
     case ContainerFailure::cancelled:
       return TaskResult{Status::cancelled, 130, std::nullopt, "cancelled"};
@@ -227,9 +225,9 @@ TaskResult DockerBackend::run(const TaskSpec& spec, OutputSink& sink, const os::
   try {
     const SigpipeBlock sigpipe;
     const std::string name = "planificador-" + m_instance + "-" + std::to_string(++m_counter);
-    ContainerSpec container_spec{spec.runner->image, m_instance,     spec.id.hex(),
-                                 *m_helper,          m_state_dir + "/" + name,
-                                 *m_seccomp,         spec.limits,    m_config.docker};
+    ContainerSpec container_spec{
+        spec.runner->image,       m_instance, spec.id.hex(), *m_helper,
+        m_state_dir + "/" + name, *m_seccomp, spec.limits,   m_config.docker};
     auto container = Container::acquire(m_engine, m_registry, container_spec, name, cancel);
     if (!container) {
       return container_failure(container.error(), spec.runner->image);
@@ -248,6 +246,8 @@ void DockerBackend::stop() {
       spdlog::warn("remove container {}: {}", id.substr(0, 12), removed.error().message);
     }
   }
+  std::error_code error;
+  std::filesystem::remove_all(m_state_dir, error);
 }
 
 }  // namespace

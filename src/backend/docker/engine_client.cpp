@@ -1,13 +1,13 @@
 #include "planificador/backend/docker/engine_client.hpp"
 
-#include <curl/curl.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
 #include <mutex>
 #include <utility>
+
+#include <curl/curl.h>
 
 namespace planificador::backend::docker {
 namespace {
@@ -50,8 +50,8 @@ std::size_t append_body(char* data, std::size_t size, std::size_t count, void* u
 }
 
 bool is_unreserved(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-         c == '-' || c == '.' || c == '_' || c == '~';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~';
 }
 
 // Percent-encodes everything outside RFC 3986's unreserved set and `keep`.
@@ -239,9 +239,8 @@ Result<void> EngineClient::ping() const {
 
 Result<bool> EngineClient::image_exists(std::string_view image) const {
   // The route is /images/{name:.*}/json: a repository's '/' and a tag's ':' stay literal.
-  auto response =
-      Call(m_socket, m_timeout, "GET", "/images/" + url_encode(image, "/:@") + "/json")
-          .expect({200, 404});
+  auto response = Call(m_socket, m_timeout, "GET", "/images/" + url_encode(image, "/:@") + "/json")
+                      .expect({200, 404});
   if (!response) {
     return tl::unexpected(response.error());
   }
@@ -278,8 +277,7 @@ Result<void> EngineClient::start(std::string_view id) const {
 
 Result<void> EngineClient::kill(std::string_view id, std::string_view signal) const {
   // 404 (gone) and 409 (not running) leave the container stopped, as asked.
-  return Call(m_socket, m_timeout, "POST",
-              container_path(id, "/kill?signal=" + url_encode(signal)))
+  return Call(m_socket, m_timeout, "POST", container_path(id, "/kill?signal=" + url_encode(signal)))
       .expect({204, 404, 409})
       .map([](const Response&) {});
 }
@@ -300,7 +298,8 @@ Result<nlohmann::json> EngineClient::inspect(std::string_view id) const {
 
 Result<std::int64_t> EngineClient::wait(std::string_view id) const { return wait(id, m_timeout); }
 
-Result<std::int64_t> EngineClient::wait(std::string_view id, std::chrono::milliseconds timeout) const {
+Result<std::int64_t> EngineClient::wait(std::string_view id,
+                                        std::chrono::milliseconds timeout) const {
   const std::string target = container_path(id, "/wait");
   auto response = Call(m_socket, timeout, "POST", target).expect({200});
   if (!response) {
@@ -312,8 +311,8 @@ Result<std::int64_t> EngineClient::wait(std::string_view id, std::chrono::millis
   }
   // The engine reports a failure to wait (not the container's) in Error.Message.
   if (auto error = parsed->find("Error"); error != parsed->end() && error->is_object()) {
-    if (auto message = error->find("Message"); message != error->end() && message->is_string() &&
-                                               !message->get<std::string>().empty()) {
+    if (auto message = error->find("Message");
+        message != error->end() && message->is_string() && !message->get<std::string>().empty()) {
       return fail("POST " + target + ": " + message->get<std::string>());
     }
   }
@@ -374,9 +373,8 @@ Result<Logs> demultiplex(std::string_view raw) {
     }
     const auto* header = reinterpret_cast<const unsigned char*>(raw.data() + offset);
     if (header[0] > 2 || header[1] != 0 || header[2] != 0 || header[3] != 0) {
-      return fail("demultiplex: unknown stream type " + std::to_string(header[0]) +
-                  " at offset " + std::to_string(offset) +
-                  " (a container with a TTY sends a raw stream)");
+      return fail("demultiplex: unknown stream type " + std::to_string(header[0]) + " at offset " +
+                  std::to_string(offset) + " (a container with a TTY sends a raw stream)");
     }
     const std::size_t length = (std::size_t{header[4]} << 24U) | (std::size_t{header[5]} << 16U) |
                                (std::size_t{header[6]} << 8U) | std::size_t{header[7]};

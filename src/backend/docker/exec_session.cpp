@@ -1,12 +1,11 @@
 #include "planificador/backend/docker/exec_session.hpp"
 
-#include <poll.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
 #include <cerrno>
 #include <chrono>
+#include <poll.h>
+#include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
@@ -43,9 +42,10 @@ int poll_timeout(Clock::time_point now, Clock::time_point until) {
 
 class ExecSession {
  public:
-  ExecSession(const ExecEnvironment& environment, const ExecRequest& request,
-              OutputBudget& budget)
-      : m_env(environment), m_request(request), m_budget(budget),
+  ExecSession(const ExecEnvironment& environment, const ExecRequest& request, OutputBudget& budget)
+      : m_env(environment),
+        m_request(request),
+        m_budget(budget),
         m_buffer(std::max<std::size_t>(budget.chunk_bytes, 1)) {}
 
   Result<ExecResult> run() {
@@ -134,9 +134,7 @@ Result<void> ExecSession::send_exec() {
 void ExecSession::poll_once() {
   std::array<pollfd, 5> fds{};
   std::size_t count = 0;
-  const auto add = [&](int fd, short events) {
-    fds[count++] = pollfd{fd, events, 0};
-  };
+  const auto add = [&](int fd, short events) { fds[count++] = pollfd{fd, events, 0}; };
   add(m_env.socket, POLLIN);
   add(m_result.verdict == Verdict::none ? m_env.cancel->fd() : -1, POLLIN);
   add(m_out.get(), POLLIN);

@@ -1,9 +1,8 @@
 #include "planificador/backend/docker/outcome.hpp"
 
-#include <sys/wait.h>
-
 #include <csignal>
 #include <string>
+#include <sys/wait.h>
 
 namespace planificador::backend::docker {
 namespace {
@@ -28,18 +27,18 @@ std::optional<TaskResult> limit_outcome(const ExecResult& exec, bool oom_killed,
       return with_status(Status::cpu_limit,
                          "CPU time limit of " + std::to_string(limits.cpu_ms) + " ms exceeded");
     case Verdict::output_limit:
-      return with_status(Status::output_limit, "output limit of " +
-                                                   std::to_string(limits.output_bytes) +
-                                                   " bytes exceeded");
+      return with_status(
+          Status::output_limit,
+          "output limit of " + std::to_string(limits.output_bytes) + " bytes exceeded");
     case Verdict::cancelled:
       return with_status(Status::cancelled, "cancelled");
     case Verdict::none:
       break;
   }
   if (oom_killed) {
-    return with_status(Status::memory_limit, "memory limit of " +
-                                                 std::to_string(limits.memory_bytes) +
-                                                 " bytes exceeded");
+    return with_status(
+        Status::memory_limit,
+        "memory limit of " + std::to_string(limits.memory_bytes) + " bytes exceeded");
   }
   // RLIMIT_CPU is the helper's backstop behind our cgroup watch: SIGXCPU at the soft
   // limit, SIGKILL at the hard one (man 2 setrlimit).

@@ -21,7 +21,8 @@ std::optional<TaskResult> prepare(int socket, const TaskSpec& spec) {
     files.push_back({{"path", file.path}, {"data", base64_encode(file.content)}});
   }
   if (auto sent = sandbox::send_message(socket, {{"op", "prepare"}, {"files", files}}); !sent) {
-    return failed_outcome(Status::error, "send prepare to the sandbox helper: " + sent.error().message);
+    return failed_outcome(Status::error,
+                          "send prepare to the sandbox helper: " + sent.error().message);
   }
   auto answer = sandbox::receive_message(socket);
   if (!answer) {
@@ -33,13 +34,21 @@ std::optional<TaskResult> prepare(int socket, const TaskSpec& spec) {
   return std::nullopt;
 }
 
+std::string assignment(const std::string& key, const std::string& value) {
+  std::string entry = key;
+  entry += '=';
+  entry += value;
+  return entry;
+}
+
+// The runner's environment, then the task's (a later KEY wins inside the sandbox).
 std::vector<std::string> environment_of(const TaskSpec& spec) {
   std::vector<std::string> env;
   for (const auto& [key, value] : spec.runner->env) {
-    env.push_back(key + "=" + value);
+    env.push_back(assignment(key, value));
   }
   for (const auto& [key, value] : spec.options.env) {
-    env.push_back(key + "=" + value);
+    env.push_back(assignment(key, value));
   }
   return env;
 }
@@ -87,8 +96,8 @@ TaskResult run_task(Container& container, const TaskSpec& spec, OutputSink& sink
   TaskResult failure;
   const auto& runner = *spec.runner;
   if (!runner.compile.empty()) {
-    ExecRequest compile{runner.compile, environment_of(spec), {}, true,
-                        runner.compile_wall_ms, spec.limits.cpu_ms};
+    ExecRequest compile{runner.compile, environment_of(spec),   {},
+                        true,           runner.compile_wall_ms, spec.limits.cpu_ms};
     if (auto reset = container.cgroup().reset_memory_peak(); !reset) {
       spdlog::debug("reset memory peak: {}", reset.error().message);
     }
@@ -105,8 +114,8 @@ TaskResult run_task(Container& container, const TaskSpec& spec, OutputSink& sink
   }
   std::vector<std::string> argv = runner.run;
   argv.insert(argv.end(), spec.options.args.begin(), spec.options.args.end());
-  ExecRequest run{std::move(argv), environment_of(spec), spec.options.stdin_data, false,
-                  spec.limits.wall_ms, spec.limits.cpu_ms};
+  ExecRequest run{std::move(argv), environment_of(spec), spec.options.stdin_data,
+                  false,           spec.limits.wall_ms,  spec.limits.cpu_ms};
   if (auto reset = container.cgroup().reset_memory_peak(); !reset) {
     spdlog::debug("reset memory peak: {}", reset.error().message);
   }

@@ -39,7 +39,8 @@ class EngineClient {
   // Returns true when the engine has `image` (GET /images/{name}/json).
   [[nodiscard]] Result<bool> image_exists(std::string_view image) const;
   // POST /containers/create; returns the new container's id.
-  [[nodiscard]] Result<std::string> create(const nlohmann::json& body, std::string_view name = {}) const;
+  [[nodiscard]] Result<std::string> create(const nlohmann::json& body,
+                                           std::string_view name = {}) const;
   [[nodiscard]] Result<void> start(std::string_view id) const;
   // Sends `signal` (e.g. "SIGKILL"); a container that is not running counts as success.
   [[nodiscard]] Result<void> kill(std::string_view id, std::string_view signal = "SIGKILL") const;
@@ -50,7 +51,8 @@ class EngineClient {
   // Blocks until the container stops; returns its exit code.
   [[nodiscard]] Result<std::int64_t> wait(std::string_view id) const;
   // Same, giving up after `timeout` instead of the client's own.
-  [[nodiscard]] Result<std::int64_t> wait(std::string_view id, std::chrono::milliseconds timeout) const;
+  [[nodiscard]] Result<std::int64_t> wait(std::string_view id,
+                                          std::chrono::milliseconds timeout) const;
   // Containers (running or not) carrying label `label` ("key" or "key=value").
   [[nodiscard]] Result<std::vector<ContainerSummary>> list_by_label(std::string_view label) const;
   // The container's stdout and stderr so far (GET /containers/{id}/logs, demultiplexed).

@@ -1,0 +1,172 @@
+// planctl against the real daemon, real engine and runner images.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "daemon_process.hpp"
+
+namespace planificador::testing {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+class Planctl : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    PLANIFICADOR_REQUIRE_E2E();
+    DaemonSettings s;
+    s.bin_dir = test_binary_dir();
+    s.shipped_config = test_source_dir() + "/config.toml";
+    std::string error;
+    m_daemon = DaemonProcess::start(s, error);
+    ASSERT_NE(m_daemon, nullptr) << error;
+    m_dir = fs::temp_directory_path() / ("planctl-e2e-" + std::to_string(::getpid()));
+    fs::create_directories(m_dir);
+  }
+  void TearDown() override {
+    std::error_code ignored;
+    fs::remove_all(m_dir, ignored);
+  }
+
+  std::string write(const std::string& name, const std::string& content) {
+    const auto path = (m_dir / name).string();
+    std::ofstream(path, std::ios::binary) << content;
+    return path;
+  }
+  std::vector<std::string> planctl(std::vector<std::string> args) {
+    std::vector<std::string> argv{test_binary_dir() + "/planctl", "run", "--intake",
+                                  m_daemon->intake(), "--events", m_daemon->events()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+  }
+
+  std::unique_ptr<DaemonProcess> m_daemon;
+  fs::path m_dir;
+};
+
+// Starts `argv` with stdout and stderr to `log`; returns its pid.
+pid_t spawn(const std::vector<std::string>& argv, const std::string& log) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    std::vector<char*> args;
+    for (const auto& arg : argv) {
+      args.push_back(const_cast<char*>(arg.c_str()));
+    }
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+bool wait_for_text(const std::string& path, const std::string& text, std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::ifstream in(path);
+    std::stringstream content;
+    content << in.rdbuf();
+    if (content.str().find(text) != std::string::npos) {
+      return true;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  return false;
+}
+
+int wait_exit(pid_t pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+TEST_F(Planctl, OutputAndExitCodeMatchALocalRun) {
+  const std::string script =
+      "echo to stdout\necho to stderr >&2\nprintf '\\x00\\x01\\xfe\\xff\\r\\n'\n"
+      "for i in 1 2 3; do echo line $i; done\nexit 7\n";
+  const auto path = write("main.sh", script);
+  const auto local = run_command({"bash", path});
+  const auto remote = run_command(planctl({"--image", "bash", path}));
+  EXPECT_EQ(local.exit_code, 7);
+  EXPECT_EQ(remote.exit_code, local.exit_code) << remote.err;
+  EXPECT_EQ(remote.out, local.out);
+  EXPECT_EQ(remote.err, local.err);
+
+  const auto python = write("main.py", "import sys\nprint('py', sum(range(10)))\nsys.exit(4)\n");
+  const auto local_py = run_command({"python3", python});
+  const auto remote_py = run_command(planctl({"--image", "python", "-"}), "import sys\nprint('py', sum(range(10)))\nsys.exit(4)\n");
+  EXPECT_EQ(remote_py.exit_code, local_py.exit_code);
+  EXPECT_EQ(remote_py.out, local_py.out);
+}
+
+TEST_F(Planctl, OptionsReachTheProgramAndReportIsPrinted) {
+  const auto input = write("input.txt", "from stdin\n");
+  const auto extra = write("data.bin", std::string("\x00\x01" "data", 6));
+  const auto program = write("main.py",
+                             "import sys, os\n"
+                             "print(sys.stdin.read().strip())\n"
+                             "print(sys.argv[1:])\n"
+                             "print(os.environ.get('GREETING'))\n"
+                             "print(open('renamed.bin','rb').read())\n");
+  const auto result = run_command(
+      planctl({"--image", "python", "--stdin", input, "--arg", "a1", "--arg", "a 2", "--env",
+               "GREETING=hola", "--file", extra + ":renamed.bin", "--limit", "wall_ms=5000",
+               "--report", program}));
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "from stdin\n['a1', 'a 2']\nhola\nb'\\x00\\x01data'\n");
+  const auto last_line = result.err.substr(result.err.rfind('{'));
+  const auto report = nlohmann::json::parse(last_line);
+  EXPECT_EQ(report["status"], "exited");
+  EXPECT_EQ(report["exit_code"], 0);
+  EXPECT_EQ(report["executor"], "e2e-host");
+
+  const auto over = run_command(planctl({"--image", "python", "--limit", "wall_ms=999999999", program}));
+  EXPECT_EQ(over.exit_code, 125);
+  EXPECT_NE(over.err.find("planificador: options.limits.wall_ms"), std::string::npos) << over.err;
+  EXPECT_EQ(run_command(planctl({"--image", "nope", program})).exit_code, 125);
+  EXPECT_EQ(run_command(planctl({"--image", "python", "--limit", "bogus=1", program})).exit_code, 2);
+}
+
+TEST_F(Planctl, CtrlCCancelsTheTask) {
+  const auto program = write("sleep.py", "import time\nprint('started', flush=True)\ntime.sleep(60)\n");
+  const auto log = (m_dir / "run.log").string();
+  const pid_t pid = spawn(planctl({"--image", "python", program}), log);
+  ASSERT_TRUE(wait_for_text(log, "started", 60s));
+  const auto interrupted = std::chrono::steady_clock::now();
+  ::kill(pid, SIGINT);
+  EXPECT_EQ(wait_exit(pid), 130);
+  EXPECT_LT(std::chrono::steady_clock::now() - interrupted, 6s);
+  EXPECT_TRUE(wait_for_text(log, "planificador: cancelled", 1s));
+}
+
+TEST_F(Planctl, CancelSubcommandThroughControlAndTimeout) {
+  const auto program = write("sleep.py", "import time\nprint('started', flush=True)\ntime.sleep(60)\n");
+  const auto log = (m_dir / "run.log").string();
+  const std::string id = "cancel-me-0123456789abcdef012345";
+  const pid_t pid = spawn(planctl({"--image", "python", "--id", id, program}), log);
+  ASSERT_TRUE(wait_for_text(log, "started", 60s));
+  const auto cancel = run_command({test_binary_dir() + "/planctl", "cancel", id, "--control",
+                                   m_daemon->control()});
+  EXPECT_EQ(cancel.exit_code, 0) << cancel.err;
+  EXPECT_EQ(wait_exit(pid), 130);
+
+  const auto timed_out = run_command(planctl({"--image", "python", "--timeout", "2", program}));
+  EXPECT_EQ(timed_out.exit_code, 124);
+  EXPECT_NE(timed_out.err.find("planctl: timed out"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace planificador::testing

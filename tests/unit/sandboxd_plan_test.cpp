@@ -62,6 +62,9 @@ TEST(SandboxdPlan, BindsTheFourTaskDirectoriesFromTheRoot) {
   EXPECT_LT(dev, shm) << "--dev makes its own /dev/shm; ours must be mounted over it";
   EXPECT_NE(find_run(args, {"--proc", "/proc"}), std::string::npos);
   EXPECT_NE(find_run(args, {"--chdir", "/work"}), std::string::npos);
+  const auto remount = find_run(args, {"--remount-ro", "/"});
+  ASSERT_NE(remount, std::string::npos) << "bwrap's own root must not be writable";
+  EXPECT_LT(shm, remount) << "the root is made read-only after every mount is in place";
 }
 
 TEST(SandboxdPlan, JoinsARootWithATrailingSlash) {

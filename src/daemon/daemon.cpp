@@ -19,6 +19,7 @@
 #include <spdlog/spdlog.h>
 
 #include "planificador/backend/docker/docker_backend.hpp"
+#include "planificador/daemon/bridge.hpp"
 #include "planificador/os/fd.hpp"
 #include "planificador/protocol/codec.hpp"
 #include "planificador/sched/admission.hpp"
@@ -33,34 +34,6 @@ namespace {
 constexpr std::size_t k_event_queue_frames = 256;
 // How long the events still queued at shutdown may take to reach a consumer.
 constexpr std::chrono::milliseconds k_flush_timeout{10000};
-
-// Encodes the scheduler's messages into the transport's bounded queue.
-class QueueSink final : public sched::EventSink {
- public:
-  explicit QueueSink(transport::EventQueue& queue) : m_queue(queue) {}
-  void send(protocol::Outbound message) override { m_queue.push(protocol::encode(message)); }
-  void send_now(protocol::Outbound message) override {
-    m_queue.push_now(protocol::encode(message));
-  }
-
- private:
-  transport::EventQueue& m_queue;
-};
-
-// Feeds frames read by the transport thread to the scheduler.
-class Handler final : public transport::FrameHandler {
- public:
-  explicit Handler(sched::Scheduler& scheduler) : m_scheduler(scheduler) {}
-  void on_frame(transport::Source source, std::string_view frame) override {
-    m_scheduler.handle_frame(frame, source == transport::Source::control);
-  }
-  bool accepting() override { return !m_closed.load() && m_scheduler.has_room(); }
-  void close_intake() { m_closed.store(true); }
-
- private:
-  sched::Scheduler& m_scheduler;
-  std::atomic<bool> m_closed{false};
-};
 
 // Blocks SIGTERM and SIGINT in every thread (call before any starts) and returns a
 // signalfd that reads them, so no work happens in a signal handler (signalfd(2)).
@@ -181,7 +154,7 @@ int run(const config::Config& config) {
   auto options = sched::scheduler_options(config, executor);
   options.on_room = [&transport] { transport.wake(); };
   sched::Scheduler scheduler(config, *backend, sink, std::move(options));
-  Handler handler(scheduler);
+  FrameBridge handler(scheduler);
   std::thread transport_thread([&] { transport.run(handler); });
   spdlog::info("planificador {} serving as `{}` (instance {}), {} workers", PLANIFICADOR_VERSION,
                executor, instance, config.server.workers);

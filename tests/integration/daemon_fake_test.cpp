@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "planificador/daemon/bridge.hpp"
 #include "planificador/protocol/codec.hpp"
 #include "planificador/sched/scheduler.hpp"
 #include "planificador/transport/transport.hpp"
@@ -21,29 +22,8 @@ using testing::ZmqClient;
 
 constexpr auto k_wait = 20s;
 
-class QueueSink final : public sched::EventSink {
- public:
-  explicit QueueSink(transport::EventQueue& queue) : m_queue(queue) {}
-  void send(protocol::Outbound message) override { m_queue.push(protocol::encode(message)); }
-  void send_now(protocol::Outbound message) override {
-    m_queue.push_now(protocol::encode(message));
-  }
-
- private:
-  transport::EventQueue& m_queue;
-};
-
-class Handler final : public transport::FrameHandler {
- public:
-  explicit Handler(sched::Scheduler& scheduler) : m_scheduler(scheduler) {}
-  void on_frame(transport::Source source, std::string_view frame) override {
-    m_scheduler.handle_frame(frame, source == transport::Source::control);
-  }
-  bool accepting() override { return m_scheduler.has_room(); }
-
- private:
-  sched::Scheduler& m_scheduler;
-};
+using daemon::FrameBridge;
+using daemon::QueueSink;
 
 // The daemon's wiring, in-process.
 struct Daemon {
@@ -58,7 +38,7 @@ struct Daemon {
     auto sched_options = sched::scheduler_options(config, "unused");
     sched_options.on_room = [this] { transport->wake(); };
     scheduler = std::make_unique<sched::Scheduler>(config, backend, sink, sched_options);
-    handler = std::make_unique<Handler>(*scheduler);
+    handler = std::make_unique<FrameBridge>(*scheduler);
     thread = std::thread([this] { transport->run(*handler); });
   }
   ~Daemon() {
@@ -77,7 +57,7 @@ struct Daemon {
   QueueSink sink{queue};
   std::unique_ptr<transport::Transport> transport;
   std::unique_ptr<sched::Scheduler> scheduler;
-  std::unique_ptr<Handler> handler;
+  std::unique_ptr<FrameBridge> handler;
   std::thread thread;
 };
 

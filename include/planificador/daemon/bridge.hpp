@@ -1,0 +1,46 @@
+#pragma once
+// The two adapters that join the scheduler and the transport: the daemon's wiring, shared
+// with the in-process tests so they exercise the same joints.
+
+#include <atomic>
+#include <string_view>
+
+#include "planificador/protocol/codec.hpp"
+#include "planificador/sched/event_sink.hpp"
+#include "planificador/sched/scheduler.hpp"
+#include "planificador/transport/event_queue.hpp"
+#include "planificador/transport/transport.hpp"
+
+namespace planificador::daemon {
+
+// Encodes the scheduler's messages into the transport's bounded queue.
+class QueueSink final : public sched::EventSink {
+ public:
+  explicit QueueSink(transport::EventQueue& queue) : m_queue(queue) {}
+  void send(protocol::Outbound message) override { m_queue.push(protocol::encode(message)); }
+  void send_now(protocol::Outbound message) override {
+    m_queue.push_now(protocol::encode(message));
+  }
+
+ private:
+  transport::EventQueue& m_queue;
+};
+
+// Feeds frames read by the transport thread to the scheduler; intake is read only while
+// the scheduler has room and close_intake() has not been called.
+class FrameBridge final : public transport::FrameHandler {
+ public:
+  explicit FrameBridge(sched::Scheduler& scheduler) : m_scheduler(scheduler) {}
+  void on_frame(transport::Source source, std::string_view frame) override {
+    m_scheduler.handle_frame(frame, source == transport::Source::control);
+  }
+  bool accepting() override { return !m_closed.load() && m_scheduler.has_room(); }
+  // Stops intake for good (shutdown); the control socket is still read.
+  void close_intake() { m_closed.store(true); }
+
+ private:
+  sched::Scheduler& m_scheduler;
+  std::atomic<bool> m_closed{false};
+};
+
+}  // namespace planificador::daemon

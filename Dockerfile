@@ -13,7 +13,7 @@ COPY cmake /src/cmake
 COPY include /src/include
 COPY src /src/src
 COPY images/seccomp.json /src/images/seccomp.json
-RUN cmake -S /src -B /build -DCMAKE_BUILD_TYPE=Release -DPLANIFICADOR_TESTS=OFF \
+RUN cmake -S /src -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPLANIFICADOR_TESTS=OFF \
  && cmake --build /build -j"$(nproc)" --target planificador planctl planificador-sandboxd
 
 FROM debian:bookworm-slim

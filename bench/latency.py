@@ -27,7 +27,14 @@ import tempfile
 import time
 import uuid
 
-import zmq
+try:
+    import zmq
+except ImportError:
+    # A python3 first on PATH (pyenv, a venv) may lack the distribution's python3-zmq.
+    if os.path.realpath(sys.executable) != os.path.realpath("/usr/bin/python3") and \
+            os.path.exists("/usr/bin/python3"):
+        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
+    raise
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -47,12 +47,17 @@ int run_stub(int status_fd, int stderr_fd, char** argv) {
   if (::fcntl(status_fd, F_SETFD, FD_CLOEXEC) != 0) {
     return 125;
   }
+  // "Started" goes out before the program exists: once it runs it may kill the stub
+  // (`kill -9 -1` inside the sandbox), and the helper must still know setup succeeded.
+  if (!write_all(status_fd, &sandbox::k_stub_started, 1)) {
+    return 125;
+  }
   const pid_t child = ::fork();
   if (child < 0) {
-    // Still on bwrap's stderr, so the helper reports it as a setup failure.
-    const std::string message = std::string("stub: fork: ") + std::strerror(errno) + "\n";
-    (void)write_all(STDERR_FILENO, message.data(), message.size());
-    return 125;
+    const std::string message = std::string("planificador: fork: ") + std::strerror(errno) + "\n";
+    (void)write_all(stderr_fd >= 0 ? stderr_fd : STDERR_FILENO, message.data(), message.size());
+    const int status = 125 << 8;  // reported as the program exiting 125
+    return write_all(status_fd, &status, sizeof status) ? 0 : 125;
   }
   if (child == 0) {
     if (stderr_fd >= 0 && ::dup2(stderr_fd, STDERR_FILENO) < 0) {
@@ -68,9 +73,6 @@ int run_stub(int status_fd, int stderr_fd, char** argv) {
   ::close(STDOUT_FILENO);
   if (stderr_fd >= 0) {
     ::close(stderr_fd);
-  }
-  if (!write_all(status_fd, &sandbox::k_stub_started, 1)) {
-    return 125;
   }
   int status = 0;
   while (::waitpid(child, &status, 0) < 0) {

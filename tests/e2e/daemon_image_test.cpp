@@ -61,7 +61,7 @@ void write_config(const std::string& path, const std::string& intake, const std:
 
 TEST(DaemonImage, ContainerizedDaemonRunsATask) {
   PLANIFICADOR_REQUIRE_E2E();
-  const auto built = run_command({"docker", "build", "-q", "-t", k_image, test_source_dir()}, "",
+  const auto built = run_command({"docker", "build", "-q", "--force-rm", "-t", k_image, test_source_dir()}, "",
                                  std::chrono::milliseconds(1800000));
   ASSERT_EQ(built.exit_code, 0) << built.out << built.err;
 

@@ -243,9 +243,16 @@ std::unique_ptr<DaemonProcess> DaemonProcess::start(const DaemonSettings& settin
 }
 
 DaemonProcess::~DaemonProcess() {
-  if (m_pid > 0 && !m_reaped) {
+  // A drain removes the daemon's containers (its warm pools too); SIGKILL is the fallback,
+  // after which whatever it left is removed here, so no test leaks containers.
+  if (m_pid > 0 && !m_reaped && !terminate(30s)) {
     ::kill(m_pid, SIGKILL);
     (void)wait(10s);
+  }
+  if (!m_instance.empty()) {
+    for (const auto& id : containers_of(m_instance)) {
+      (void)run_command({"docker", "rm", "-f", id});
+    }
   }
   std::error_code ignored;
   fs::remove_all(m_dir, ignored);

@@ -108,7 +108,19 @@ Outcome DockerHarness::run(const std::string& image, const std::string& code,
 
 std::vector<backend::docker::ContainerSummary> DockerHarness::leftovers() const {
   auto listed = m_engine->list_by_label("org.planificador.instance=" + m_instance);
-  return listed ? *listed : std::vector<backend::docker::ContainerSummary>{};
+  std::vector<backend::docker::ContainerSummary> left;
+  if (!listed) {
+    return left;
+  }
+  for (auto& container : *listed) {
+    // A runner's warm pool keeps its containers between tasks by design; stop() removes
+    // them (checked by the pool tests).
+    const auto task = container.labels.find("org.planificador.task");
+    if (task == container.labels.end() || task->second != "pool") {
+      left.push_back(std::move(container));
+    }
+  }
+  return left;
 }
 
 std::string read_source_file(const std::string& path) {

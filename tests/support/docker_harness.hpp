@@ -64,7 +64,8 @@ class DockerHarness {
               const std::function<void(config::Limits&)>& adjust = {},
               const os::Event* cancel = nullptr);
 
-  // Returns the containers that still carry this harness's instance label.
+  // Returns the containers that still carry this harness's instance label, apart from
+  // those a runner's warm pool keeps (label org.planificador.task=pool).
   [[nodiscard]] std::vector<backend::docker::ContainerSummary> leftovers() const;
 
   [[nodiscard]] const std::string& instance() const { return m_instance; }

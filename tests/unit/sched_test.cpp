@@ -225,7 +225,9 @@ TEST(Scheduler, RejectionsAreAnsweredAndExtendedOnesGetAReport) {
   const auto report = nlohmann::json::parse(std::get<protocol::Report>(ext[1]).json);
   EXPECT_EQ(report["status"], "rejected");
   EXPECT_EQ(report["exit_code"], 125);
-  // Nothing without a readable task id is answered.
+  // Nothing without a readable task id is answered (the running task is done first, so
+  // its EXITED cannot land in between).
+  ASSERT_TRUE(f.sink.wait_exited(make_id("plain"), k_wait));
   const auto before = f.sink.exited_count();
   f.scheduler.handle_frame(std::string(5, '\x00'), false);
   f.scheduler.handle_frame(std::string(40, '\x05'), false);

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -104,7 +105,8 @@ Container::Container(Container&& other) noexcept
       m_run_dir(std::move(other.m_run_dir)),
       m_id(std::exchange(other.m_id, {})),
       m_socket(std::move(other.m_socket)),
-      m_cgroup(std::move(other.m_cgroup)) {
+      m_cgroup(std::move(other.m_cgroup)),
+      m_killed(other.m_killed) {
   other.m_run_dir.clear();
 }
 
@@ -200,9 +202,26 @@ void Container::kill() const {
   if (m_id.empty()) {
     return;
   }
+  m_killed = true;
   if (auto killed = m_engine->kill(m_id); !killed) {
     spdlog::warn("kill container {}: {}", m_id.substr(0, 12), killed.error().message);
   }
+}
+
+bool Container::connection_quiet() const {
+  if (!m_socket) {
+    return false;
+  }
+  pollfd fd{m_socket.get(), POLLIN, 0};
+  const int ready = ::poll(&fd, 1, 0);
+  return ready == 0;
+}
+
+bool Container::stopped_within(std::chrono::milliseconds timeout) const {
+  if (m_id.empty()) {
+    return true;
+  }
+  return m_engine->wait(m_id, timeout).has_value();
 }
 
 void Container::release() noexcept {

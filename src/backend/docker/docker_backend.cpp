@@ -4,6 +4,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -14,6 +15,7 @@
 #include "planificador/backend/docker/container.hpp"
 #include "planificador/backend/docker/engine_client.hpp"
 #include "planificador/backend/docker/outcome.hpp"
+#include "planificador/backend/docker/pool.hpp"
 #include "planificador/backend/docker/seccomp_profile.hpp"
 #include "planificador/backend/docker/task_run.hpp"
 
@@ -65,6 +67,38 @@ Result<std::string> resolve_helper(const config::Docker& docker) {
   return path;
 }
 
+// Copies the helper into the state directory and returns the copy's path. The engine
+// resolves bind-mount sources on the host, and the state directory is the one path a
+// containerized daemon shares with the host (README: running the daemon in a container);
+// a copy also keeps serving if the build tree is replaced while the daemon runs.
+Result<std::string> stage_helper(Result<std::string> source, const std::string& state_dir,
+                                 const std::string& instance) {
+  if (!source) {
+    return source;
+  }
+  namespace fs = std::filesystem;
+  const std::string target = state_dir + "/" + instance + ".sandboxd";
+  const std::string partial = target + ".partial";
+  std::error_code error;
+  fs::create_directories(state_dir, error);
+  if (!error) {
+    fs::copy_file(*source, partial, fs::copy_options::overwrite_existing, error);
+  }
+  if (!error) {
+    fs::permissions(partial, fs::perms::owner_all | fs::perms::group_read |
+                                 fs::perms::group_exec | fs::perms::others_read |
+                                 fs::perms::others_exec, error);
+  }
+  if (!error) {
+    fs::rename(partial, target, error);
+  }
+  if (error) {
+    return fail("copy sandbox helper `" + *source + "` to `" + target + "`: " + error.message(),
+                error.value());
+  }
+  return target;
+}
+
 Result<std::string> resolve_seccomp(const config::Docker& docker) {
   if (docker.seccomp.empty()) {
     return std::string(builtin_seccomp_profile());
@@ -88,7 +122,8 @@ class DockerBackend final : public Backend {
       : m_config(config),
         m_instance(std::move(instance)),
         m_engine(config.docker.socket),
-        m_helper(resolve_helper(config.docker)),
+        m_helper(stage_helper(resolve_helper(config.docker), config.server.state_dir,
+                              m_instance)),
         m_seccomp(resolve_seccomp(config.docker)),
         m_state_dir(config.server.state_dir + "/" + m_instance) {}
 
@@ -98,10 +133,18 @@ class DockerBackend final : public Backend {
   TaskResult run(const TaskSpec& spec, OutputSink& sink, const os::Event& cancel) override;
   void stop() override;
 
+  // The pool counters of the first runner whose image is `image`, if it has a pool.
+  [[nodiscard]] std::optional<PoolStats> pool_stats(const std::string& image) const;
+
  private:
   std::optional<TaskResult> precheck(const TaskSpec& spec);
   TaskResult container_failure(const ContainerError& error, const std::string& image);
   void reap();
+  void start_pools();
+  [[nodiscard]] Pool* pool_for(const TaskSpec& spec) const;
+  TaskResult run_fresh(const TaskSpec& spec, OutputSink& sink, const os::Event& cancel);
+  TaskResult run_pooled(Pool& pool, const TaskSpec& spec, OutputSink& sink,
+                        const os::Event& cancel);
 
   const config::Config& m_config;
   std::string m_instance;
@@ -114,6 +157,8 @@ class DockerBackend final : public Backend {
   std::atomic<bool> m_stopping{false};
   std::mutex m_mutex;
   std::set<std::string> m_missing_images;
+  // Made by start(), only read afterwards (run() may be called from any worker).
+  std::map<const config::Runner*, std::unique_ptr<Pool>> m_pools;
 };
 
 Result<void> DockerBackend::start() {
@@ -141,7 +186,56 @@ Result<void> DockerBackend::start() {
       spdlog::warn("inspect image {}: {}", image, exists.error().message);
     }
   }
+  start_pools();
   return {};
+}
+
+void DockerBackend::start_pools() {
+  if (!m_pools.empty()) {
+    return;
+  }
+  for (std::size_t index = 0; index < m_config.runners.size(); ++index) {
+    const auto& runner = m_config.runners[index];
+    if (runner.isolation == config::Isolation::fast) {
+      spdlog::warn("runner for {} (line {}): isolation \"fast\" is not available; running it "
+                   "with strict isolation (a fresh sandbox per task)",
+                   runner.image, runner.line);
+    }
+    if (runner.pool == 0) {
+      continue;
+    }
+    PoolSettings settings{
+        ContainerSpec{runner.image, m_instance, k_pooled_task_label, *m_helper, {}, *m_seccomp,
+                      runner.limits, m_config.docker},
+        "planificador-" + m_instance + "-r" + std::to_string(index) + "-w", m_state_dir,
+        runner.pool, runner.max_tasks};
+    auto pool = std::make_unique<Pool>(m_engine, m_registry, std::move(settings));
+    pool->start();
+    m_pools.emplace(&runner, std::move(pool));
+  }
+}
+
+std::optional<PoolStats> DockerBackend::pool_stats(const std::string& image) const {
+  for (const auto& [runner, pool] : m_pools) {
+    if (runner->image == image) {
+      return pool->stats();
+    }
+  }
+  return std::nullopt;
+}
+
+// A warm container is held to the runner's memory and pids limits; a task that asked for
+// less gets a fresh container made with its own limits, so the kernel still enforces them.
+Pool* DockerBackend::pool_for(const TaskSpec& spec) const {
+  const auto found = m_pools.find(spec.runner);
+  if (found == m_pools.end()) {
+    return nullptr;
+  }
+  const auto& limits = spec.runner->limits;
+  if (spec.limits.memory_bytes < limits.memory_bytes || spec.limits.pids < limits.pids) {
+    return nullptr;
+  }
+  return found->second.get();
 }
 
 // Containers and state directories a crashed run of this instance left behind.
@@ -224,23 +318,68 @@ TaskResult DockerBackend::run(const TaskSpec& spec, OutputSink& sink, const os::
   }
   try {
     const SigpipeBlock sigpipe;
-    const std::string name = "planificador-" + m_instance + "-" + std::to_string(++m_counter);
-    ContainerSpec container_spec{
-        spec.runner->image,       m_instance, spec.id.hex(), *m_helper,
-        m_state_dir + "/" + name, *m_seccomp, spec.limits,   m_config.docker};
-    auto container = Container::acquire(m_engine, m_registry, container_spec, name, cancel);
-    if (!container) {
-      return container_failure(container.error(), spec.runner->image);
+    if (Pool* pool = pool_for(spec)) {
+      return run_pooled(*pool, spec, sink, cancel);
     }
-    return run_task(*container, spec, sink, cancel, m_config.output.chunk_bytes);
+    return run_fresh(spec, sink, cancel);
   } catch (const std::exception& error) {
     spdlog::error("task {}: {}", spec.id.printable(), error.what());
     return failed_outcome(Status::error, std::string("internal error: ") + error.what());
   }
 }
 
+TaskResult DockerBackend::run_fresh(const TaskSpec& spec, OutputSink& sink,
+                                    const os::Event& cancel) {
+  const std::string name = "planificador-" + m_instance + "-" + std::to_string(++m_counter);
+  ContainerSpec container_spec{
+      spec.runner->image,       m_instance, spec.id.hex(), *m_helper,
+      m_state_dir + "/" + name, *m_seccomp, spec.limits,   m_config.docker};
+  auto container = Container::acquire(m_engine, m_registry, container_spec, name, cancel);
+  if (!container) {
+    return container_failure(container.error(), spec.runner->image);
+  }
+  return run_task(*container, spec, sink, cancel, m_config.output.chunk_bytes);
+}
+
+// One task on a warm container. The container goes back to the pool only when nothing
+// abnormal happened and the helper proved itself clean; anything else retires it.
+TaskResult DockerBackend::run_pooled(Pool& pool, const TaskSpec& spec, OutputSink& sink,
+                                     const os::Event& cancel) {
+  auto leased = pool.take(cancel);
+  if (!leased) {
+    return run_fresh(spec, sink, cancel);
+  }
+  Container& container = leased->container;
+  const std::uint64_t oom_before = container.cgroup().oom_kills().value_or(0);
+  TaskResult result = run_task(container, spec, sink, cancel, m_config.output.chunk_bytes);
+  ++leased->tasks;
+  const std::string short_id = container.id().substr(0, 12);
+  bool reusable = !container.killed();
+  if (auto oom = container.cgroup().oom_kills(); !oom || *oom > oom_before) {
+    reusable = false;  // the OOM killer may have hit the helper itself
+  }
+  if (reusable) {
+    if (auto reset = reset_helper(container.socket(), std::chrono::seconds(5)); !reset) {
+      spdlog::warn("warm container {}: {}; replacing it", short_id, reset.error().message);
+      reusable = false;
+    }
+  }
+  // The engine may still call a container running for a moment after its kill.
+  if (result.status == Status::error && !reusable &&
+      container.stopped_within(std::chrono::seconds(2))) {
+    result.exit_code = 125;
+    result.diagnostic = "sandbox container died (" + result.diagnostic + ")";
+    reusable = false;
+  }
+  pool.give_back(std::move(leased), reusable);
+  return result;
+}
+
 void DockerBackend::stop() {
   m_stopping = true;
+  for (auto& entry : m_pools) {
+    entry.second->stop();
+  }
   for (const auto& id : m_registry.ids()) {
     if (auto removed = m_engine.remove(id); !removed) {
       spdlog::warn("remove container {}: {}", id.substr(0, 12), removed.error().message);
@@ -251,6 +390,14 @@ void DockerBackend::stop() {
 }
 
 }  // namespace
+
+std::optional<PoolStats> docker_pool_stats(const Backend& backend, const std::string& image) {
+  const auto* docker = dynamic_cast<const DockerBackend*>(&backend);
+  if (docker == nullptr) {
+    return std::nullopt;
+  }
+  return docker->pool_stats(image);
+}
 
 std::unique_ptr<Backend> make_docker_backend(const config::Config& config, std::string instance) {
   return std::make_unique<DockerBackend>(config, std::move(instance));

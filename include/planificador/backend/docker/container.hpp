@@ -56,6 +56,13 @@ class Container {
 
   // Kills every process of the container through the engine (the helper included).
   void kill() const;
+  // Returns true once kill() was used: the container must not serve another task.
+  [[nodiscard]] bool killed() const { return m_killed; }
+  // Returns true while the idle connection to the helper is open and silent; false when
+  // the helper closed it (it died) or sent something nobody asked for.
+  [[nodiscard]] bool connection_quiet() const;
+  // Returns true when the container has stopped or stops within `timeout`.
+  [[nodiscard]] bool stopped_within(std::chrono::milliseconds timeout) const;
 
   [[nodiscard]] const std::string& id() const { return m_id; }
   [[nodiscard]] int socket() const { return m_socket.get(); }
@@ -76,6 +83,7 @@ class Container {
   std::string m_id;
   os::Fd m_socket;
   os::Cgroup m_cgroup;
+  mutable bool m_killed = false;
 };
 
 }  // namespace planificador::backend::docker

@@ -1,0 +1,219 @@
+#include "planificador/backend/docker/pool.hpp"
+
+#include <algorithm>
+#include <poll.h>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "planificador/sandbox/wire.hpp"
+
+namespace planificador::backend::docker {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// How often idle containers are checked for a helper that went away.
+constexpr milliseconds k_sweep_interval{500};
+// How long a task waits between looks at its cancel flag while a container is being made.
+constexpr milliseconds k_take_slice{20};
+// Retry pacing after a container could not be made (engine down, image missing).
+constexpr milliseconds k_first_backoff{1000};
+constexpr milliseconds k_max_backoff{30000};
+
+}  // namespace
+
+Pool::Pool(const EngineClient& engine, ContainerRegistry& registry, PoolSettings settings)
+    : m_engine(engine), m_registry(registry), m_settings(std::move(settings)) {}
+
+Pool::~Pool() { stop(); }
+
+void Pool::start() {
+  const std::scoped_lock lock(m_mutex);
+  if (m_filler.joinable() || m_stopping || m_settings.size == 0) {
+    return;
+  }
+  m_filler = std::thread([this] { fill_loop(); });
+}
+
+std::unique_ptr<PooledContainer> Pool::make_one() {
+  std::string name;
+  {
+    const std::scoped_lock lock(m_mutex);
+    name = m_settings.name_prefix + std::to_string(++m_counter);
+  }
+  ContainerSpec spec = m_settings.spec;
+  spec.task = k_pooled_task_label;
+  spec.run_dir = m_settings.state_dir + "/" + name;
+  auto container = Container::acquire(m_engine, m_registry, spec, name, m_stop_event);
+  if (!container) {
+    if (container.error().kind != ContainerFailure::cancelled) {
+      spdlog::warn("warm container for {}: {}", m_settings.spec.image, container.error().message);
+    }
+    return nullptr;
+  }
+  return std::make_unique<PooledContainer>(PooledContainer{std::move(*container), 0});
+}
+
+void Pool::fill_loop() {
+  std::unique_lock lock(m_mutex);
+  milliseconds backoff{0};
+  auto retry_at = Clock::now();
+  while (!m_stopping) {
+    sweep_idle(lock);
+    if (m_stopping) {
+      break;
+    }
+    const auto now = Clock::now();
+    if (m_idle.size() + m_busy >= m_settings.size || now < retry_at) {
+      const auto wait = now < retry_at ? std::chrono::duration_cast<milliseconds>(retry_at - now)
+                                       : k_sweep_interval;
+      m_changed.wait_for(lock, std::min(wait, k_sweep_interval));
+      continue;
+    }
+    ++m_creating;
+    lock.unlock();
+    auto made = make_one();
+    lock.lock();
+    --m_creating;
+    if (!made) {
+      backoff = backoff.count() == 0 ? k_first_backoff : std::min(backoff * 2, k_max_backoff);
+      retry_at = Clock::now() + backoff;
+    } else if (!m_stopping) {
+      m_idle.push_back(std::move(made));
+      ++m_stats.created;
+      backoff = milliseconds{0};
+    }
+    m_changed.notify_all();
+    if (made) {
+      // Made while stopping: removed outside the lock (an engine call).
+      lock.unlock();
+      made.reset();
+      lock.lock();
+    }
+  }
+}
+
+// Retires idle containers whose helper is gone (killed from outside, crashed).
+void Pool::sweep_idle(std::unique_lock<std::mutex>& lock) {
+  std::vector<std::unique_ptr<PooledContainer>> dead;
+  for (auto it = m_idle.begin(); it != m_idle.end();) {
+    if ((*it)->container.connection_quiet()) {
+      ++it;
+      continue;
+    }
+    dead.push_back(std::move(*it));
+    it = m_idle.erase(it);
+    ++m_stats.retired;
+  }
+  if (dead.empty()) {
+    return;
+  }
+  lock.unlock();
+  for (const auto& container : dead) {
+    spdlog::warn("warm container {} of {} went away while idle; replacing it",
+                 container->container.id().substr(0, 12), m_settings.spec.image);
+  }
+  dead.clear();
+  lock.lock();
+}
+
+std::unique_ptr<PooledContainer> Pool::take(const os::Event& cancel) {
+  std::unique_lock lock(m_mutex);
+  for (;;) {
+    while (!m_idle.empty()) {
+      auto container = std::move(m_idle.front());
+      m_idle.pop_front();
+      if (!container->container.connection_quiet()) {
+        ++m_stats.retired;
+        m_changed.notify_all();
+        lock.unlock();
+        spdlog::warn("warm container {} of {} went away while idle; replacing it",
+                     container->container.id().substr(0, 12), m_settings.spec.image);
+        container.reset();
+        lock.lock();
+        continue;
+      }
+      ++m_busy;
+      return container;
+    }
+    if (m_stopping || m_creating == 0 || cancel.is_set()) {
+      return nullptr;
+    }
+    m_changed.wait_for(lock, k_take_slice);
+  }
+}
+
+void Pool::give_back(std::unique_ptr<PooledContainer> container, bool reusable) {
+  std::unique_lock lock(m_mutex);
+  --m_busy;
+  ++m_stats.served;
+  if (container->tasks > 1) {
+    ++m_stats.reused;
+  }
+  if (reusable && !m_stopping && container->tasks < m_settings.max_tasks) {
+    m_idle.push_back(std::move(container));
+    m_changed.notify_all();
+    return;
+  }
+  ++m_stats.retired;
+  m_changed.notify_all();
+  lock.unlock();
+  container.reset();
+}
+
+void Pool::stop() {
+  std::deque<std::unique_ptr<PooledContainer>> idle;
+  {
+    const std::scoped_lock lock(m_mutex);
+    m_stopping = true;
+    m_stop_event.set();
+    m_changed.notify_all();
+  }
+  if (m_filler.joinable() && m_filler.get_id() != std::this_thread::get_id()) {
+    m_filler.join();
+  }
+  {
+    const std::scoped_lock lock(m_mutex);
+    idle.swap(m_idle);
+  }
+  idle.clear();
+}
+
+PoolStats Pool::stats() const {
+  const std::scoped_lock lock(m_mutex);
+  PoolStats stats = m_stats;
+  stats.idle = m_idle.size();
+  stats.busy = m_busy;
+  return stats;
+}
+
+Result<void> reset_helper(int socket, std::chrono::milliseconds timeout) {
+  if (auto sent = sandbox::send_message(socket, {{"op", "reset"}}); !sent) {
+    return fail("send reset: " + sent.error().message);
+  }
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
+    pollfd fd{socket, POLLIN, 0};
+    if (left <= 0 || ::poll(&fd, 1, static_cast<int>(left)) == 0) {
+      return fail("no answer to reset within " + std::to_string(timeout.count()) + " ms");
+    }
+    auto answer = sandbox::receive_message(socket);
+    if (!answer) {
+      return fail("reset: " + answer.error().message);
+    }
+    const auto& body = answer->body;
+    if (body.contains("event")) {
+      continue;  // the "exited" of a program the reset killed
+    }
+    if (body.value("ok", false) && body.value("clean", false)) {
+      return {};
+    }
+    return fail("reset: " + body.value("error", "not clean: " + body.dump()));
+  }
+}
+
+}  // namespace planificador::backend::docker

@@ -27,20 +27,11 @@ std::string join(const std::string& root, const char* name) {
 }
 
 Result<void> check_plan(const SandboxPlan& plan) {
-  if (plan.argv.empty() || plan.argv.front().empty()) {
-    return fail("exec: argv is empty");
-  }
   if (plan.root.empty() || plan.root.front() != '/') {
     return fail("sandbox root `" + plan.root + "` is not absolute");
   }
   if (plan.stub.empty() || plan.stub.front() != '/') {
     return fail("stub `" + plan.stub + "` is not absolute");
-  }
-  for (const auto& entry : plan.env) {
-    const auto equals = entry.find('=');
-    if (equals == std::string::npos || equals == 0) {
-      return fail("exec: env entry `" + entry + "` is not KEY=VALUE");
-    }
   }
   for (const auto& entry : plan.system) {
     const bool top_level = entry.path.size() > 1 && entry.path.front() == '/' &&
@@ -88,11 +79,13 @@ Result<std::vector<std::string>> bwrap_arguments(const SandboxPlan& plan) {
     return tl::unexpected(valid.error());
   }
   // --unshare-user is spelled out (--unshare-all only tries it) because --disable-userns
-  // needs it: the program may not create namespaces of its own. No --as-pid-1: bwrap's
-  // init reaps orphans, and its death takes the whole PID namespace down.
+  // needs it: the program may not create namespaces of its own. --as-pid-1 makes the
+  // zygote the namespace's init: it reaps orphans, the kernel drops signals sent to it
+  // from inside (man 7 pid_namespaces), and its death kills every process left.
   std::vector<std::string> args = {"--unshare-all",
                                    "--unshare-user",
                                    "--disable-userns",
+                                   "--as-pid-1",
                                    "--die-with-parent",
                                    "--new-session",
                                    "--uid",
@@ -109,7 +102,9 @@ Result<std::vector<std::string>> bwrap_arguments(const SandboxPlan& plan) {
     }
   }
   // /dev/shm is bound after --dev, which makes an empty one of its own.
-  args.insert(args.end(), {"--proc", "/proc", "--dev", "/dev"});
+  // A mqueue mount of the sandbox's own IPC namespace lets the zygote find and remove
+  // message queues a task left behind (they outlive processes).
+  args.insert(args.end(), {"--proc", "/proc", "--dev", "/dev", "--mqueue", "/dev/mqueue"});
   args.insert(args.end(), {"--bind", join(plan.root, k_work_dir), k_work_inside});
   args.insert(args.end(), {"--bind", join(plan.root, k_tmp_dir), "/tmp"});
   args.insert(args.end(), {"--bind", join(plan.root, k_shm_dir), "/dev/shm"});
@@ -118,21 +113,31 @@ Result<std::vector<std::string>> bwrap_arguments(const SandboxPlan& plan) {
   // bwrap's root is a tmpfs of its own: without this a task could fill it (bounded only
   // by the memory limit) and leave files at `/`. The binds above keep their own flags.
   args.insert(args.end(), {"--remount-ro", "/"});
+  // --dev makes a writable tmpfs: read-only too, or a file left there outlives its task in
+  // a kept sandbox. /dev/shm, /dev/mqueue and /dev/pts are mounts of their own.
+  args.insert(args.end(), {"--remount-ro", "/dev"});
   args.insert(args.end(), {"--chdir", k_work_inside, "--clearenv"});
-  if (!env_has(plan.env, "PATH")) {
-    args.insert(args.end(), {"--setenv", "PATH", k_default_path});
-  }
-  if (!env_has(plan.env, "HOME")) {
-    args.insert(args.end(), {"--setenv", "HOME", k_work_inside});
-  }
-  for (const auto& entry : plan.env) {
-    const auto equals = entry.find('=');
-    args.insert(args.end(), {"--setenv", entry.substr(0, equals), entry.substr(equals + 1)});
-  }
-  args.insert(args.end(), {"--", k_stub_path, "--stub", std::to_string(k_stub_status_fd),
-                           "--stderr", std::to_string(k_stub_stderr_fd), "--"});
-  args.insert(args.end(), plan.argv.begin(), plan.argv.end());
+  args.insert(args.end(), {"--", k_stub_path, "--zygote", std::to_string(k_zygote_fd)});
   return args;
+}
+
+Result<std::vector<std::string>> program_environment(const std::vector<std::string>& env) {
+  for (const auto& entry : env) {
+    const auto equals = entry.find('=');
+    if (equals == std::string::npos || equals == 0) {
+      return fail("exec: env entry `" + entry + "` is not KEY=VALUE");
+    }
+  }
+  std::vector<std::string> result;
+  result.reserve(env.size() + 2);
+  if (!env_has(env, "PATH")) {
+    result.push_back(std::string("PATH=") + k_default_path);
+  }
+  if (!env_has(env, "HOME")) {
+    result.push_back(std::string("HOME=") + k_work_inside);
+  }
+  result.insert(result.end(), env.begin(), env.end());
+  return result;
 }
 
 }  // namespace planificador::sandbox

@@ -1,5 +1,5 @@
 // planificador-sandboxd: PID 1 of every task container (see planificador/sandbox/wire.hpp),
-// and, re-executed inside Bubblewrap with --stub, the reporter of a program's wait status.
+// and, re-executed inside Bubblewrap with --zygote, PID 1 of the sandbox (zygote.hpp).
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "server.hpp"
-#include "stub.hpp"
+#include "zygote.hpp"
 
 #include "planificador/sandbox/wire.hpp"
 
@@ -19,7 +19,7 @@ using planificador::sandboxd::log;
 
 constexpr const char* k_usage =
     "usage: planificador-sandboxd [--socket PATH] [--root DIR] [--bwrap PATH]\n"
-    "       planificador-sandboxd --stub STATUS_FD [--stderr FD] -- PROGRAM [ARGS...]\n";
+    "       planificador-sandboxd --zygote FD\n";
 
 constexpr std::array<const char*, 3> k_bwrap_candidates = {"/usr/bin/bwrap", "/usr/local/bin/bwrap",
                                                            "/bin/bwrap"};
@@ -34,23 +34,13 @@ bool parse_fd(const char* text, int& fd) {
   return true;
 }
 
-int stub_main(int argc, char** argv) {
-  int status_fd = -1;
-  int stderr_fd = -1;
-  int i = 1;
-  for (; i < argc && std::strcmp(argv[i], "--") != 0; i += 2) {
-    const std::string_view flag = argv[i];
-    const bool known = (flag == "--stub" || flag == "--stderr") && i + 1 < argc;
-    if (!known || !parse_fd(argv[i + 1], flag == "--stub" ? status_fd : stderr_fd)) {
-      (void)std::fputs(k_usage, stderr);
-      return 125;
-    }
-  }
-  if (status_fd < 0 || i + 1 >= argc) {
+int zygote_main(int argc, char** argv) {
+  int control = -1;
+  if (argc != 3 || !parse_fd(argv[2], control)) {
     (void)std::fputs(k_usage, stderr);
     return 125;
   }
-  return planificador::sandboxd::run_stub(status_fd, stderr_fd, argv + i + 1);
+  return planificador::sandboxd::run_zygote(control);
 }
 
 std::string own_path() {
@@ -100,8 +90,8 @@ int server_main(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc > 1 && std::strcmp(argv[1], "--stub") == 0) {
-    return stub_main(argc, argv);
+  if (argc > 1 && std::strcmp(argv[1], "--zygote") == 0) {
+    return zygote_main(argc, argv);
   }
   return server_main(argc, argv);
 }

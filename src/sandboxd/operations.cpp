@@ -1,4 +1,6 @@
 // The daemon's requests (see planificador/sandbox/wire.hpp), one function each.
+#include <array>
+#include <csignal>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -93,11 +95,9 @@ void Server::handle_message(sandbox::Message message) {
   } else if (name == "exec") {
     handle_exec(std::move(message));
   } else if (name == "kill") {
-    if (m_task) {
-      finish_task(true);
-    }
+    handle_kill();
   } else if (name == "reset") {
-    handle_reset();
+    handle_reset(message.body);
   } else {
     reject("unknown op `" + name + "`");
   }
@@ -135,7 +135,7 @@ void Server::handle_prepare(const nlohmann::json& body) {
 }
 
 void Server::handle_exec(sandbox::Message message) {
-  if (m_task) {
+  if (m_running) {
     reject("exec while a program is running");
     return;
   }
@@ -144,40 +144,62 @@ void Server::handle_exec(sandbox::Message message) {
     send({{"event", "exited"}, {"error", request.error().message}});
     return;
   }
-  sandbox::SandboxPlan plan;
-  plan.root = m_workspace.root();
-  plan.stub = m_options.self;
-  plan.system = m_system;
-  plan.argv = std::move(request->argv);
-  plan.env = std::move(request->env);
-  auto arguments = sandbox::bwrap_arguments(plan);
-  if (!arguments) {
-    send({{"event", "exited"}, {"error", arguments.error().message}});
+  if (request->argv.empty() || request->argv.front().empty()) {
+    send({{"event", "exited"}, {"error", "exec: argv is empty"}});
     return;
   }
-  LaunchSpec spec{m_options.bwrap,
-                  std::move(*arguments),
-                  {message.fds[0].get(), message.fds[1].get(), message.fds[2].get()},
-                  request->rlimit_cpu_s};
-  auto task = Task::start(spec);
+  auto env = sandbox::program_environment(request->env);
+  if (!env) {
+    send({{"event", "exited"}, {"error", env.error().message}});
+    return;
+  }
+  // A sandbox is normally waiting already; after a failed start or a kill, try once more.
+  if (!m_sandbox) {
+    if (auto started = start_sandbox(); !started) {
+      log("exec: " + started.error().message);
+      send({{"event", "exited"}, {"error", started.error().message}});
+      return;
+    }
+  }
+  nlohmann::json exec = {{"op", "exec"}, {"argv", request->argv}, {"env", *env}};
+  if (request->rlimit_cpu_s) {
+    exec["rlimit_cpu_s"] = *request->rlimit_cpu_s;
+  }
+  const std::array<int, 3> fds{message.fds[0].get(), message.fds[1].get(), message.fds[2].get()};
+  auto sent = sandbox::send_message(m_sandbox->control(), exec, fds);
   // The helper's copies go now: only the program may keep the pipes open.
   message.fds.clear();
-  if (!task) {
-    log("exec: " + task.error().message);
-    send({{"event", "exited"}, {"error", "sandbox setup failed: " + task.error().message}});
-    return;
+  m_running = true;
+  if (!sent) {
+    log("exec: " + sent.error().message);
+    on_sandbox_failure();
   }
-  m_task.emplace(std::move(*task));
-  send({{"event", "started"}, {"pid", m_task->pid()}});
 }
 
-void Server::handle_reset() {
-  if (m_task) {
-    finish_task(true);
+// Kills the running program's whole tree: the sandbox goes with it (a fresh one is started
+// by the next reset).
+void Server::handle_kill() {
+  if (!m_running) {
+    return;
   }
-  auto done = kill_and_reap();
-  if (done) {
-    done = m_workspace.renew();
+  if (auto reaped = kill_and_reap(); !reaped) {
+    log(reaped.error().message);
+  }
+  m_sandbox.reset();
+  end_program(SIGKILL);
+}
+
+void Server::handle_reset(const nlohmann::json& body) {
+  handle_kill();
+  Result<void> done = fail("strict");
+  if (body.value("isolation", "strict") == "fast" && m_sandbox) {
+    done = clean_sandbox();
+    if (!done) {
+      log("reset: " + done.error().message + "; replacing the sandbox");
+    }
+  }
+  if (!done) {
+    done = renew_sandbox();
   }
   if (!done) {
     log("reset: " + done.error().message);

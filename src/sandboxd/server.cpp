@@ -13,7 +13,6 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <thread>
 #include <unistd.h>
 
 #include "signals.hpp"
@@ -23,6 +22,8 @@ namespace {
 
 constexpr int k_backlog = 4;
 constexpr auto k_reap_deadline = std::chrono::seconds(10);
+constexpr std::chrono::milliseconds k_ready_timeout{10000};
+constexpr std::chrono::milliseconds k_clean_timeout{5000};
 
 Result<os::Fd> listen_on(const std::string& path) {
   // Bound under a temporary name and renamed once listening: a daemon that sees the socket
@@ -80,13 +81,25 @@ Result<Server> Server::create(ServerOptions options) {
   if (auto renewed = workspace->renew(); !renewed) {
     return tl::unexpected(renewed.error());
   }
+  sandbox::SandboxPlan plan;
+  plan.root = workspace->root();
+  plan.stub = options.self;
+  plan.system = sandbox::probe_system_entries();
+  auto arguments = sandbox::bwrap_arguments(plan);
+  if (!arguments) {
+    return tl::unexpected(arguments.error());
+  }
   auto listener = listen_on(options.socket_path);
   if (!listener) {
     return tl::unexpected(listener.error());
   }
   Server server(std::move(options), std::move(*workspace), std::move(*signals),
                 std::move(*listener));
-  server.m_system = sandbox::probe_system_entries();
+  server.m_bwrap_arguments = std::move(*arguments);
+  // A sandbox that cannot start is no reason not to serve: the first exec reports why.
+  if (auto started = server.start_sandbox(); !started) {
+    log(started.error().message);
+  }
   return server;
 }
 
@@ -95,7 +108,7 @@ Result<void> Server::run() {
     std::array<pollfd, 3> fds{};
     fds[0] = {m_signals.get(), POLLIN, 0};
     fds[1] = {m_connection ? m_connection.get() : m_listener.get(), POLLIN, 0};
-    fds[2] = {m_task ? m_task->status_fd() : -1, POLLIN, 0};
+    fds[2] = {m_sandbox ? m_sandbox->control() : -1, POLLIN, 0};
     if (::poll(fds.data(), fds.size(), -1) < 0) {
       if (errno == EINTR) {
         continue;
@@ -105,11 +118,8 @@ Result<void> Server::run() {
     if (fds[0].revents != 0) {
       handle_signals();
     }
-    if (m_task && fds[2].revents != 0) {
-      m_task->read_status();
-    }
-    if (m_task && (m_task->has_status() || m_task->reaped())) {
-      finish_task(false);
+    if (m_sandbox && fds[2].revents != 0) {
+      on_sandbox_message();
     }
     if (fds[1].revents != 0 && !m_stopping) {
       if (!m_connection) {
@@ -131,10 +141,11 @@ Result<void> Server::run() {
       end_connection();
     }
   }
-  if (m_task) {
-    finish_task(true);
+  if (m_running) {
+    handle_kill();
   }
   m_connection.reset();
+  m_sandbox.reset();
   if (auto reaped = kill_and_reap(); !reaped) {
     log(reaped.error().message);
   }
@@ -155,16 +166,12 @@ void Server::handle_signals() {
   (void)reap_children();
 }
 
-// Reaps every child that has ended, noting the task's bwrap. Returns true when no child
-// is left at all.
+// Reaps every child that has ended. Returns true when no child is left at all.
 bool Server::reap_children() {
   while (true) {
     int status = 0;
     const pid_t pid = ::waitpid(-1, &status, WNOHANG | __WALL);
     if (pid > 0) {
-      if (m_task && pid == m_task->pid()) {
-        m_task->set_reaped(status);
-      }
       continue;
     }
     if (pid < 0 && errno == EINTR) {
@@ -174,11 +181,12 @@ bool Server::reap_children() {
   }
 }
 
+// Kills the sandbox and, as the container's PID 1, every other process, then reaps them.
 Result<void> Server::kill_and_reap() {
   const auto deadline = std::chrono::steady_clock::now() + k_reap_deadline;
   while (true) {
-    if (m_task) {
-      m_task->kill();
+    if (m_sandbox) {
+      m_sandbox->kill();
     }
     // As the container's PID 1 the helper can reach everything left of a task at once;
     // elsewhere (a host) only its own tree is its business.
@@ -191,19 +199,102 @@ Result<void> Server::kill_and_reap() {
     if (std::chrono::steady_clock::now() > deadline) {
       return fail("processes of the task survived SIGKILL for 10 s");
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    // Woken by the next SIGCHLD rather than a fixed sleep: a renewal is on the way to the
+    // container's next task.
+    pollfd fd{m_signals.get(), POLLIN, 0};
+    if (::poll(&fd, 1, 2) > 0) {
+      handle_signals();
+    }
   }
 }
 
-void Server::finish_task(bool killed) {
-  auto reaped = kill_and_reap();
-  nlohmann::json event = m_task->exited_event(killed);
-  if (!reaped) {
-    log(reaped.error().message);
-    event = {{"event", "exited"}, {"error", reaped.error().message}};
+Result<void> Server::start_sandbox() {
+  auto started = Sandbox::start({m_options.bwrap, m_bwrap_arguments}, k_ready_timeout);
+  if (!started) {
+    return tl::unexpected(started.error());
   }
-  m_task.reset();
-  send(event);
+  m_sandbox.emplace(std::move(*started));
+  return {};
+}
+
+// Strict renewal: nothing of the old sandbox survives; fresh directories, fresh namespaces.
+Result<void> Server::renew_sandbox() {
+  auto done = kill_and_reap();
+  m_sandbox.reset();
+  if (done) {
+    done = m_workspace.renew();
+  }
+  if (done) {
+    done = start_sandbox();
+  }
+  return done;
+}
+
+// Fast renewal: the zygote proves its namespaces empty, the directories are wiped in place
+// (the sandbox's binds keep pointing at them).
+Result<void> Server::clean_sandbox() {
+  if (!m_sandbox) {
+    return fail("no sandbox");
+  }
+  const int control = m_sandbox->control();
+  if (auto sent = sandbox::send_message(control, {{"op", "clean"}}); !sent) {
+    return fail("clean: " + sent.error().message);
+  }
+  pollfd fd{control, POLLIN, 0};
+  if (::poll(&fd, 1, static_cast<int>(k_clean_timeout.count())) <= 0) {
+    return fail("clean: no answer from the sandbox");
+  }
+  auto answer = sandbox::receive_message(control);
+  if (!answer) {
+    return fail("clean: " + answer.error().message);
+  }
+  if (!answer->body.value("ok", false)) {
+    return fail(answer->body.value("error", "clean: " + answer->body.dump()));
+  }
+  return m_workspace.renew();
+}
+
+void Server::end_program(int wait_status) {
+  m_running = false;
+  send({{"event", "exited"}, {"wait_status", wait_status}});
+}
+
+void Server::on_sandbox_message() {
+  auto message = sandbox::receive_message(m_sandbox->control());
+  if (message) {
+    const auto& body = message->body;
+    const std::string event = body.value("event", "");
+    if (event == "started" && m_running) {
+      send(body);
+      return;
+    }
+    if (event == "exited" && m_running && body.contains("wait_status") &&
+        body["wait_status"].is_number_integer()) {
+      end_program(body["wait_status"].get<int>());
+      return;
+    }
+    if (event == "exited" && m_running && body.contains("error")) {
+      m_running = false;
+      send({{"event", "exited"}, {"error", body["error"]}});
+      return;
+    }
+    log("sandbox: unexpected message " + body.dump());
+  } else if (message.error().message != "connection closed") {
+    log("sandbox: " + message.error().message);
+  }
+  on_sandbox_failure();
+}
+
+// The zygote died (the OOM killer, say) or broke the conversation: the sandbox goes, and
+// with it every process of the program, before its end is reported as a SIGKILL.
+void Server::on_sandbox_failure() {
+  if (auto reaped = kill_and_reap(); !reaped) {
+    log(reaped.error().message);
+  }
+  m_sandbox.reset();
+  if (m_running) {
+    end_program(SIGKILL);
+  }
 }
 
 void Server::accept_connection() {
@@ -214,18 +305,13 @@ void Server::accept_connection() {
   m_connection_failed = false;
 }
 
-// A connection that ends, cleanly or not, is a reset: no process and no file of its task
-// may meet the next one.
+// A connection that ends, cleanly or not, is a strict reset: no process and no file of its
+// task may meet the next one.
 void Server::end_connection() {
   m_connection.reset();
   m_connection_failed = false;
-  if (m_task) {
-    finish_task(true);
-  }
-  if (auto reaped = kill_and_reap(); !reaped) {
-    log(reaped.error().message);
-  }
-  if (auto renewed = m_workspace.renew(); !renewed) {
+  m_running = false;
+  if (auto renewed = renew_sandbox(); !renewed) {
     log(renewed.error().message);
   }
 }

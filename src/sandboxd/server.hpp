@@ -1,12 +1,12 @@
 #pragma once
-// The helper's main loop: one listening unix socket, one daemon connection at a time, at
-// most one running program, everything driven by poll() over the socket, a signalfd and the
-// stub's status pipe. The messages are described in planificador/sandbox/wire.hpp.
+// The helper's main loop: one listening unix socket, one daemon connection at a time, one
+// started sandbox waiting for (or running) a program, everything driven by poll() over the
+// sockets and a signalfd. The messages are described in planificador/sandbox/wire.hpp.
 
 #include <optional>
 #include <string>
 
-#include "task.hpp"
+#include "sandbox.hpp"
 #include "workspace.hpp"
 #include <nlohmann/json.hpp>
 
@@ -46,25 +46,32 @@ class Server {
   void handle_signals();
   bool reap_children();
   Result<void> kill_and_reap();
-  void finish_task(bool killed);
+  Result<void> start_sandbox();
+  Result<void> renew_sandbox();
+  Result<void> clean_sandbox();
+  void end_program(int wait_status);
+  void on_sandbox_message();
+  void on_sandbox_failure();
   void accept_connection();
   void end_connection();
   void handle_message(sandbox::Message message);
   void handle_prepare(const nlohmann::json& body);
   void handle_exec(sandbox::Message message);
-  void handle_reset();
+  void handle_kill();
+  void handle_reset(const nlohmann::json& body);
   void reject(const std::string& error);
   void send(const nlohmann::json& body);
 
   ServerOptions m_options;
   Workspace m_workspace;
-  std::vector<sandbox::SystemEntry> m_system;
+  std::vector<std::string> m_bwrap_arguments;
   os::Fd m_signals;
   os::Fd m_listener;
   os::Fd m_connection;
   bool m_connection_failed = false;  // close it at the next turn of the loop
   bool m_stopping = false;
-  std::optional<Task> m_task;
+  std::optional<Sandbox> m_sandbox;  // started and ready, or running a program
+  bool m_running = false;            // an exec was handed to the zygote, no "exited" yet
 };
 
 // Writes "sandboxd: <message>" to stderr.

@@ -1,11 +1,15 @@
 #include "workspace.hpp"
 
+#include <algorithm>
 #include <array>
+#include <span>
+#include <string_view>
 #include <cerrno>
 #include <dirent.h>
 #include <fcntl.h>
 #include <optional>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 #include <vector>
 
@@ -17,14 +21,17 @@ namespace {
 
 constexpr unsigned k_work_mode = 0755;
 constexpr unsigned k_shared_mode = 01777;  // like the system's /tmp: world-writable, sticky
+constexpr std::array<std::string_view, 4> k_kept = {sandbox::k_work_dir, sandbox::k_tmp_dir,
+                                                    sandbox::k_shm_dir, sandbox::k_vartmp_dir};
 
 struct Entry {
   std::string name;
   bool directory = false;
 };
 
-// Returns the first entry of directory `dir` other than . and .., or nullopt when empty.
-Result<std::optional<Entry>> first_entry(int dir) {
+// Returns the first entry of directory `dir` other than . and .. and the names in `skip`,
+// or nullopt when there is none.
+Result<std::optional<Entry>> first_entry(int dir, std::span<const std::string_view> skip = {}) {
   // A fresh open file description each time, so the scan starts over after removals.
   const int scan_fd = ::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (scan_fd < 0) {
@@ -40,7 +47,7 @@ Result<std::optional<Entry>> first_entry(int dir) {
   errno = 0;
   while (const dirent* entry = ::readdir(scan)) {
     const std::string_view name = entry->d_name;
-    if (name == "." || name == "..") {
+    if (name == "." || name == ".." || std::find(skip.begin(), skip.end(), name) != skip.end()) {
       continue;
     }
     bool directory = entry->d_type == DT_DIR;
@@ -125,6 +132,45 @@ Result<void> wipe_contents(int root) {
   }
 }
 
+// Removes `entry` of directory `parent`, with everything below it.
+Result<void> remove_entry(int parent, const Entry& entry) {
+  if (entry.directory) {
+    auto dir = open_for_wipe(parent, entry.name);
+    if (!dir) {
+      return tl::unexpected(dir.error());
+    }
+    if (auto wiped = wipe_contents(dir->get()); !wiped) {
+      return wiped;
+    }
+  }
+  if (::unlinkat(parent, entry.name.c_str(), entry.directory ? AT_REMOVEDIR : 0) != 0 &&
+      errno != ENOENT) {
+    return fail_errno("remove `" + entry.name + "`");
+  }
+  return {};
+}
+
+// The directory itself outlives its task: whatever the task could record on it (extended
+// attributes, which tmpfs keeps, and its times) is cleared, so nothing reaches the next one.
+Result<void> reset_metadata(int dir) {
+  std::string names(4096, '\0');
+  const ssize_t length = ::flistxattr(dir, names.data(), names.size());
+  if (length < 0 && errno != ENOTSUP) {
+    return fail_errno("flistxattr");
+  }
+  for (std::size_t at = 0; length > 0 && at < static_cast<std::size_t>(length);) {
+    const std::string name(names.c_str() + at);
+    at += name.size() + 1;
+    if (::fremovexattr(dir, name.c_str()) != 0 && errno != ENODATA) {
+      return fail_errno("fremovexattr `" + name + "`");
+    }
+  }
+  if (::futimens(dir, nullptr) != 0) {
+    return fail_errno("futimens");
+  }
+  return {};
+}
+
 Result<void> write_all(int fd, std::string_view data) {
   while (!data.empty()) {
     const ssize_t written = ::write(fd, data.data(), data.size());
@@ -165,17 +211,47 @@ Result<Workspace> Workspace::open(const std::string& root) {
 }
 
 Result<void> Workspace::renew() {
-  if (auto wiped = wipe_contents(m_fd.get()); !wiped) {
-    return fail("wipe `" + m_root + "`: " + wiped.error().message, wiped.error().code);
-  }
   const std::array<std::pair<const char*, unsigned>, 4> layout = {
       {{sandbox::k_work_dir, k_work_mode},
        {sandbox::k_tmp_dir, k_shared_mode},
        {sandbox::k_shm_dir, k_shared_mode},
        {sandbox::k_vartmp_dir, k_shared_mode}}};
+  // The four directories are emptied in place, not replaced: a running sandbox binds them.
+  for (const auto& [name, mode] : layout) {
+    struct stat info {};
+    if (::fstatat(m_fd.get(), name, &info, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(info.st_mode)) {
+      continue;
+    }
+    auto dir = open_for_wipe(m_fd.get(), name);
+    if (!dir) {
+      return fail("wipe `" + m_root + "`: " + dir.error().message, dir.error().code);
+    }
+    if (auto wiped = wipe_contents(dir->get()); !wiped) {
+      return fail("wipe `" + m_root + "/" + name + "`: " + wiped.error().message,
+                  wiped.error().code);
+    }
+    if (auto reset = reset_metadata(dir->get()); !reset) {
+      return fail("reset `" + m_root + "/" + name + "`: " + reset.error().message,
+                  reset.error().code);
+    }
+  }
+  // Anything else at the root goes, kept directories excepted.
+  while (true) {
+    auto entry = first_entry(m_fd.get(), k_kept);
+    if (!entry) {
+      return fail("wipe `" + m_root + "`: " + entry.error().message, entry.error().code);
+    }
+    if (!*entry) {
+      break;
+    }
+    if (auto removed = remove_entry(m_fd.get(), **entry); !removed) {
+      return fail("wipe `" + m_root + "`: " + removed.error().message, removed.error().code);
+    }
+  }
   for (const auto& [name, mode] : layout) {
     // fchmodat after mkdirat: the umask must not decide the sticky, world-writable bits.
-    if (::mkdirat(m_fd.get(), name, mode) != 0 || ::fchmodat(m_fd.get(), name, mode, 0) != 0) {
+    if ((::mkdirat(m_fd.get(), name, mode) != 0 && errno != EEXIST) ||
+        ::fchmodat(m_fd.get(), name, mode, 0) != 0) {
       return fail_errno("create `" + m_root + "/" + name + "`");
     }
   }

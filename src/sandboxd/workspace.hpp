@@ -1,5 +1,5 @@
 #pragma once
-// The helper's root directory: work/, tmp/, shm/ and vartmp/, made fresh for every task and
+// The helper's root directory: work/, tmp/, shm/ and vartmp/, emptied for every task and
 // wiped without ever following a symlink the task may have planted.
 
 #include <string>
@@ -15,7 +15,8 @@ class Workspace {
   // Opens `root` (an existing directory). Returns the workspace or an Error naming it.
   [[nodiscard]] static Result<Workspace> open(const std::string& root);
 
-  // Removes everything under the root and creates empty work/, tmp/, shm/ and vartmp/.
+  // Empties work/, tmp/, shm/ and vartmp/ in place (creating any that is missing) and
+  // removes everything else under the root.
   [[nodiscard]] Result<void> renew();
 
   // Creates `path` (relative to work/, checked) holding `data` with permission bits `mode`,

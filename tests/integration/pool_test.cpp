@@ -146,7 +146,8 @@ const std::string& missing() {
   return text;
 }
 
-class PoolTest : public ::testing::Test {
+// Every pool test runs once per isolation mode.
+class PoolTest : public ::testing::TestWithParam<config::Isolation> {
  protected:
   void SetUp() override {
     if (!missing().empty()) {
@@ -161,6 +162,7 @@ class PoolTest : public ::testing::Test {
   static std::unique_ptr<PoolBackend> with_pool(const std::string& name, std::size_t size,
                                                 std::size_t max_tasks = 200) {
     auto pool = std::make_unique<PoolBackend>([&](config::Runner& runner) {
+      runner.isolation = GetParam();
       if (std::find(runner.match.begin(), runner.match.end(), name) != runner.match.end()) {
         runner.pool = size;
         runner.max_tasks = max_tasks;
@@ -172,8 +174,11 @@ class PoolTest : public ::testing::Test {
   }
 };
 
-TEST_F(PoolTest, HelloWorldOnEveryRunnerThroughThePool) {
-  PoolBackend pools([](config::Runner& runner) { runner.pool = 1; });
+TEST_P(PoolTest, HelloWorldOnEveryRunnerThroughThePool) {
+  PoolBackend pools([](config::Runner& runner) {
+    runner.pool = 1;
+    runner.isolation = GetParam();
+  });
   ASSERT_TRUE(pools.started());
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"python", "print('hello')\n"},
@@ -197,14 +202,14 @@ TEST_F(PoolTest, HelloWorldOnEveryRunnerThroughThePool) {
   }
 }
 
-TEST_F(PoolTest, FilesOfOneTaskAreNeverSeenByTheNext) {
+TEST_P(PoolTest, FilesOfOneTaskAreNeverSeenByTheNext) {
   auto pool = with_pool("bash", 1);
   const std::string write =
-      "for d in /tmp /dev/shm /var/tmp \"$PWD\"; do\n"
+      "for d in /tmp /dev/shm /var/tmp \"$PWD\" /dev /dev/mqueue \"$HOME\" /; do\n"
       "  echo secret > \"$d/pool-leak-marker\" 2>/dev/null && echo \"wrote $d\"\n"
       "done\n";
   const std::string look =
-      "for d in /tmp /dev/shm /var/tmp \"$PWD\"; do\n"
+      "for d in /tmp /dev/shm /var/tmp \"$PWD\" /dev /dev/mqueue \"$HOME\" /; do\n"
       "  if [ -e \"$d/pool-leak-marker\" ]; then echo \"found $d\"; fi\n"
       "done\n"
       "echo checked\n";
@@ -223,7 +228,7 @@ TEST_F(PoolTest, FilesOfOneTaskAreNeverSeenByTheNext) {
   EXPECT_EQ(stats.retired, 0U);
 }
 
-TEST_F(PoolTest, ABackgroundProcessNeverOutlivesItsTask) {
+TEST_P(PoolTest, ABackgroundProcessNeverOutlivesItsTask) {
   auto pool = with_pool("bash", 1);
   // The sleeper keeps writing a marker into the work directory and /dev/shm.
   const auto left = pool->run(
@@ -243,7 +248,7 @@ TEST_F(PoolTest, ABackgroundProcessNeverOutlivesItsTask) {
   EXPECT_EQ(pool->stats("bash").reused, 1U);
 }
 
-TEST_F(PoolTest, KillEverythingInsideLeavesThePoolHealthy) {
+TEST_P(PoolTest, KillEverythingInsideLeavesThePoolHealthy) {
   auto pool = with_pool("bash", 1);
   // How the killer itself ends is the sandbox's business (its own init may die first);
   // here it matters that it is answered and that the container serves on, clean.
@@ -270,7 +275,7 @@ std::vector<std::string> pooled_ids(const PoolBackend& pool) {
   return ids;
 }
 
-TEST_F(PoolTest, AContainerKilledWhileIdleIsReplaced) {
+TEST_P(PoolTest, AContainerKilledWhileIdleIsReplaced) {
   auto pool = with_pool("bash", 1);
   const auto before = pooled_ids(*pool);
   ASSERT_EQ(before.size(), 1U);
@@ -285,7 +290,7 @@ TEST_F(PoolTest, AContainerKilledWhileIdleIsReplaced) {
   EXPECT_EQ(outcome.out, "hello\n");
 }
 
-TEST_F(PoolTest, AContainerKilledDuringATaskAnswersItAndIsReplaced) {
+TEST_P(PoolTest, AContainerKilledDuringATaskAnswersItAndIsReplaced) {
   auto pool = with_pool("bash", 1);
   const auto before = pooled_ids(*pool);
   ASSERT_EQ(before.size(), 1U);
@@ -307,7 +312,7 @@ TEST_F(PoolTest, AContainerKilledDuringATaskAnswersItAndIsReplaced) {
   EXPECT_EQ(pool->run("bash", "echo hello\n").out, "hello\n");
 }
 
-TEST_F(PoolTest, MemoryPeakIsPerTask) {
+TEST_P(PoolTest, MemoryPeakIsPerTask) {
   auto pool = with_pool("python", 1);
   const auto big = pool->run("python", "data = b'x' * (120 << 20)\nprint(len(data))\n");
   EXPECT_EQ(big.result.status, Status::exited) << big.err;
@@ -319,7 +324,7 @@ TEST_F(PoolTest, MemoryPeakIsPerTask) {
   EXPECT_EQ(pool->stats("python").reused, 1U) << "both tasks ran in the same container";
 }
 
-TEST_F(PoolTest, ALowerMemoryLimitGetsAFreshContainerHeldToIt) {
+TEST_P(PoolTest, ALowerMemoryLimitGetsAFreshContainerHeldToIt) {
   auto pool = with_pool("python", 1);
   const auto outcome = pool->run("python", "data = b'x' * (120 << 20)\nprint(len(data))\n",
                                  [](config::Limits& limits) { limits.memory_bytes = 64 << 20; });
@@ -330,7 +335,7 @@ TEST_F(PoolTest, ALowerMemoryLimitGetsAFreshContainerHeldToIt) {
   EXPECT_EQ(pool->stats("python").served, 1U);
 }
 
-TEST_F(PoolTest, AnOutOfMemoryTaskRetiresItsContainer) {
+TEST_P(PoolTest, AnOutOfMemoryTaskRetiresItsContainer) {
   auto pool = with_pool("python", 1);
   const auto hog = pool->run("python", "data = b'x' * (1 << 30)\nprint(len(data))\n");
   EXPECT_EQ(hog.result.status, Status::memory_limit) << hog.result.diagnostic;
@@ -340,7 +345,7 @@ TEST_F(PoolTest, AnOutOfMemoryTaskRetiresItsContainer) {
   EXPECT_EQ(pool->stats("python").created, 2U);
 }
 
-TEST_F(PoolTest, ATaskStoppedAtItsTimeLimitLeavesItsContainerReusable) {
+TEST_P(PoolTest, ATaskStoppedAtItsTimeLimitLeavesItsContainerReusable) {
   auto pool = with_pool("bash", 1);
   const auto slow = pool->run("bash", "sleep 30\n",
                               [](config::Limits& limits) { limits.wall_ms = 500; });
@@ -351,7 +356,7 @@ TEST_F(PoolTest, ATaskStoppedAtItsTimeLimitLeavesItsContainerReusable) {
   EXPECT_EQ(stats.reused, 1U);
 }
 
-TEST_F(PoolTest, AContainerIsRetiredAfterMaxTasks) {
+TEST_P(PoolTest, AContainerIsRetiredAfterMaxTasks) {
   auto pool = with_pool("bash", 1, 3);
   for (int task = 0; task < 7; ++task) {
     ASSERT_TRUE(pool->wait_idle("bash", 1));
@@ -364,7 +369,7 @@ TEST_F(PoolTest, AContainerIsRetiredAfterMaxTasks) {
   EXPECT_EQ(stats.created, 3U);
 }
 
-TEST_F(PoolTest, StopRemovesEveryContainer) {
+TEST_P(PoolTest, StopRemovesEveryContainer) {
   auto pool = with_pool("bash", 2);
   EXPECT_EQ(pool->run("bash", "echo hello\n").out, "hello\n");
   ASSERT_TRUE(pool->wait_idle("bash", 2));
@@ -374,6 +379,96 @@ TEST_F(PoolTest, StopRemovesEveryContainer) {
   const auto refused = pool->run("bash", "echo hello\n");
   EXPECT_EQ(refused.result.status, Status::error);
 }
+
+// The four writable directories stay between tasks (the sandbox binds them); what a task
+// can record on a directory itself, extended attributes and times, is cleared too.
+TEST_P(PoolTest, MetadataOnTheWritableDirectoriesIsNeverSeenByTheNext) {
+  auto pool = with_pool("python", 1);
+  const auto left = pool->run("python",
+                              "import os\n"
+                              "for d in ['/tmp', '/dev/shm', '/var/tmp', os.getcwd()]:\n"
+                              "    os.setxattr(d, 'user.leak', b'secret')\n"
+                              "    os.utime(d, (1234567, 1234567))\n"
+                              "print('left')\n");
+  EXPECT_EQ(left.out, "left\n") << left.err;
+  const auto looked = pool->run("python",
+                                "import os\n"
+                                "for d in ['/tmp', '/dev/shm', '/var/tmp', os.getcwd()]:\n"
+                                "    print(os.listxattr(d), int(os.stat(d).st_mtime) == 1234567)\n");
+  EXPECT_EQ(looked.out, "[] False\n[] False\n[] False\n[] False\n") << looked.err;
+  EXPECT_EQ(pool->stats("python").created, 1U);
+}
+
+// System V IPC objects and POSIX message queues outlive the processes that made them; in
+// fast mode the IPC namespace is shared by every task of the container, so the zygote
+// removes them between tasks.
+TEST_P(PoolTest, IpcObjectsOfOneTaskAreNeverSeenByTheNext) {
+  auto pool = with_pool("c", 1);
+  const std::string leave =
+      "#include <fcntl.h>\n#include <mqueue.h>\n#include <stdio.h>\n#include <sys/shm.h>\n"
+      "#include <sys/msg.h>\n#include <sys/sem.h>\n"
+      "int main(void){\n"
+      "  int shm = shmget(0x5eed, 4096, IPC_CREAT | 0600);\n"
+      "  int msg = msgget(0x5eed, IPC_CREAT | 0600);\n"
+      "  int sem = semget(0x5eed, 1, IPC_CREAT | 0600);\n"
+      "  mqd_t mq = mq_open(\"/planificador-leak\", O_CREAT | O_RDWR, 0600, NULL);\n"
+      "  printf(\"%d %d %d %d\\n\", shm >= 0, msg >= 0, sem >= 0, mq != (mqd_t)-1);\n"
+      "  return 0;\n}\n";
+  const std::string look =
+      "#include <fcntl.h>\n#include <mqueue.h>\n#include <stdio.h>\n#include <sys/shm.h>\n"
+      "#include <sys/msg.h>\n#include <sys/sem.h>\n"
+      "int main(void){\n"
+      "  printf(\"%d %d %d %d\\n\", shmget(0x5eed, 0, 0) >= 0, msgget(0x5eed, 0) >= 0,\n"
+      "         semget(0x5eed, 0, 0) >= 0,\n"
+      "         mq_open(\"/planificador-leak\", O_RDONLY) != (mqd_t)-1);\n"
+      "  return 0;\n}\n";
+  const auto left = pool->run("c", leave);
+  EXPECT_EQ(left.out, "1 1 1 1\n") << left.err << left.result.diagnostic;
+  const auto looked = pool->run("c", look);
+  EXPECT_EQ(looked.out, "0 0 0 0\n") << looked.err << looked.result.diagnostic;
+  EXPECT_EQ(pool->stats("c").created, 1U) << "both tasks ran in the one warm container";
+}
+
+// The sandbox's PID 1 is the zygote: a task can neither kill it nor read its memory,
+// environment or descriptors, and the container serves on.
+TEST_P(PoolTest, TheSandboxInitIsOutOfATasksReach) {
+  auto pool = with_pool("bash", 1);
+  const auto attack = pool->run("bash",
+                                "kill -9 1 2>/dev/null; kill -TERM 1 2>/dev/null\n"
+                                "head -c 1 /proc/1/mem >/dev/null 2>&1 && echo read-mem\n"
+                                "cat /proc/1/environ >/dev/null 2>&1 && echo read-environ\n"
+                                "ls /proc/1/fd >/dev/null 2>&1 && echo read-fds\n"
+                                "echo done\n");
+  EXPECT_EQ(attack.result.status, Status::exited) << attack.result.diagnostic;
+  EXPECT_EQ(attack.out, "done\n");
+  const auto after = pool->run("bash", "echo hello\n");
+  EXPECT_EQ(after.out, "hello\n") << after.result.diagnostic;
+  EXPECT_EQ(pool->stats("bash").created, 1U);
+  EXPECT_EQ(pool->stats("bash").retired, 0U);
+}
+
+// Fast mode keeps one sandbox for many tasks; strict starts a new one for each. The start
+// time of the sandbox's PID 1 (field 22 of /proc/1/stat) tells them apart.
+TEST_P(PoolTest, FastKeepsItsSandboxStrictRenewsIt) {
+  auto pool = with_pool("bash", 1);
+  const std::string read_start = "cut -d' ' -f22 /proc/1/stat\n";
+  const auto first = pool->run("bash", read_start);
+  std::this_thread::sleep_for(50ms);
+  const auto second = pool->run("bash", read_start);
+  ASSERT_FALSE(first.out.empty()) << first.err;
+  if (GetParam() == config::Isolation::fast) {
+    EXPECT_EQ(first.out, second.out);
+  } else {
+    EXPECT_NE(first.out, second.out);
+  }
+  EXPECT_EQ(pool->stats("bash").created, 1U);
+}
+
+INSTANTIATE_TEST_SUITE_P(Isolation, PoolTest,
+                         ::testing::Values(config::Isolation::strict, config::Isolation::fast),
+                         [](const ::testing::TestParamInfo<config::Isolation>& mode) {
+                           return mode.param == config::Isolation::fast ? "fast" : "strict";
+                         });
 
 }  // namespace
 }  // namespace planificador::testing

@@ -1,14 +1,17 @@
 #pragma once
-// The Bubblewrap command line of one exec, built as data so it can be checked without
+// The Bubblewrap command line of a sandbox, built as data so it can be checked without
 // privileges; planificador-sandboxd only runs what this returns.
 //
 // Inside the sandbox: read-only /usr and /etc (plus the /bin, /lib… entries the system
-// has, as symlinks or read-only binds like the system's own), a fresh /proc and /dev, and
-// four writable directories from the helper's root: work/ → /work (the current
-// directory), tmp/ → /tmp, shm/ → /dev/shm, vartmp/ → /var/tmp. Nothing else of the
-// container (no /planificador, no /sandbox) is visible. The program runs as a child of the
-// stub (the helper's own binary at k_stub_path) under bwrap's own PID 1, so orphans are
-// reaped and the whole PID namespace dies with it.
+// has, as symlinks or read-only binds like the system's own), a fresh /proc, /dev and
+// /dev/mqueue, and four writable directories from the helper's root: work/ → /work (the
+// current directory), tmp/ → /tmp, shm/ → /dev/shm, vartmp/ → /var/tmp. Nothing else of
+// the container (no /planificador, no /sandbox) is visible.
+//
+// The sandbox is started before its task arrives. Its PID 1 is the zygote (the helper's
+// own binary at k_stub_path, see sandboxd/zygote.hpp): it receives each program over
+// k_zygote_fd, forks it, and reaps everything the program leaves. PID 1 of a namespace
+// cannot be signalled from inside it, and its death takes the whole namespace down.
 
 #include <string>
 #include <vector>
@@ -25,14 +28,9 @@ inline constexpr const char* k_vartmp_dir = "vartmp";
 inline constexpr const char* k_work_inside = "/work";
 inline constexpr const char* k_stub_path = "/.planificador-stub";
 
-// Descriptors the stub finds open inside the sandbox (0–2 are stdin, stdout and bwrap's
-// own stderr; the stub moves k_stub_stderr_fd onto 2 before running the program).
-inline constexpr int k_stub_status_fd = 3;
-inline constexpr int k_stub_stderr_fd = 4;
-
-// The stub's report on k_stub_status_fd: one k_stub_started byte when it starts, then the
-// program's raw wait status as a native-endian int.
-inline constexpr char k_stub_started = 'S';
+// The zygote's end of its connection to the helper, open inside the sandbox (0 and 1 are
+// /dev/null, 2 is bwrap's error pipe).
+inline constexpr int k_zygote_fd = 3;
 
 // A top-level system path to reproduce inside the sandbox.
 struct SystemEntry {
@@ -47,8 +45,6 @@ struct SandboxPlan {
   std::string root;                 // the helper's root holding work/, tmp/, shm/, vartmp/
   std::string stub;                 // the helper's own binary, bound at k_stub_path
   std::vector<SystemEntry> system;  // usually probe_system_entries()
-  std::vector<std::string> argv;    // the program and its arguments
-  std::vector<std::string> env;     // "KEY=VALUE", in order; later entries win
   unsigned uid = 1000;
   unsigned gid = 1000;
 };
@@ -58,9 +54,15 @@ struct SandboxPlan {
 // absent paths (and anything else) are left out.
 [[nodiscard]] std::vector<SystemEntry> probe_system_entries();
 
-// Returns bwrap's arguments (without the bwrap path itself) for `plan`, or an Error for an
-// empty argv, an env entry without `=` or with an empty name, a relative root or stub, or
-// a system entry that is not absolute or would hide a sandbox directory.
+// Returns bwrap's arguments (without the bwrap path itself) for `plan`, ending with the
+// zygote's command line, or an Error for a relative root or stub, or a system entry that
+// is not absolute or would hide a sandbox directory.
 [[nodiscard]] Result<std::vector<std::string>> bwrap_arguments(const SandboxPlan& plan);
+
+// Returns the environment a program runs with: `env` ("KEY=VALUE", later entries win)
+// preceded by PATH and HOME=/work when `env` does not set them, or an Error for an entry
+// without `=` or with an empty name.
+[[nodiscard]] Result<std::vector<std::string>> program_environment(
+    const std::vector<std::string>& env);
 
 }  // namespace planificador::sandbox

@@ -19,7 +19,9 @@
 //            rlimit_cpu_s (a positive integer) is RLIMIT_CPU, a backstop to the daemon's own
 //            CPU accounting. The helper closes its copies of the fds once the program has
 //            been forked, so the pipes reach EOF when the program's tree is gone.
-//   helper → {"event":"started","pid":N}     (N: the sandbox's root process, helper's view)
+//            The sandbox is started before the exec comes (at the helper's start and by
+//            every reset), so an exec costs a fork inside it, not a Bubblewrap start.
+//   helper → {"event":"started","pid":N}     (N: the program, as the sandbox sees it)
 //            ... {"event":"exited","wait_status":S}   (S: the program's raw wait status, as
 //                                                      waitpid() gives it: WIFSIGNALED(S)
 //                                                      for a signal, never bwrap's 128+N)
@@ -31,15 +33,19 @@
 //            When the program's status could not be seen (the tree was killed on request,
 //            or its status reporter was killed, e.g. by the OOM killer), S is the status of
 //            a SIGKILL (9).
-//   daemon → {"op":"kill"}   at any time: the running program's whole tree is killed and
-//                            its "exited" event follows. No reply of its own; a no-op when
-//                            nothing runs (its "exited" may already be on the way).
+//   daemon → {"op":"kill"}   at any time: the running program's whole tree is killed (with
+//                            its sandbox) and its "exited" event follows. No reply of its
+//                            own; a no-op when nothing runs (its "exited" may be on the way).
 //   (exec may come again after "exited": compile, then run, in the same work directory)
-//   daemon → {"op":"reset"}  → helper kills every process of the task (a running program's
-//                              "exited" comes first), wipes the work directory, /tmp,
-//                              /var/tmp and /dev/shm, answers {"ok":true,"clean":true} or
-//                              {"ok":false,"error":"..."}; the connection then serves the
-//                              next task with fresh directories.
+//   daemon → {"op":"reset","isolation":"strict"|"fast"}  (default "strict")
+//                           → helper kills every process of the task (a running program's
+//                              "exited" comes first) and wipes the work directory, /tmp,
+//                              /var/tmp and /dev/shm. "strict": the sandbox is replaced by a
+//                              new one (new namespaces). "fast": the sandbox stays once its
+//                              zygote proved it empty (no process, no IPC object left);
+//                              otherwise it is replaced. Answers {"ok":true,"clean":true}
+//                              when the next sandbox is ready, or {"ok":false,"error":"..."};
+//                              the connection then serves the next task.
 // A message that is not a JSON object, has an unknown or missing "op", or an exec while a
 // program runs, is answered {"ok":false,"error":"..."} and the helper closes the connection.
 // A connection closed by the daemon is a reset. The helper takes the next connection

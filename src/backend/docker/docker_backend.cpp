@@ -1,6 +1,7 @@
 #include "planificador/backend/docker/docker_backend.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -116,6 +117,15 @@ std::string missing_image_message(const std::string& image) {
   return "image " + image + " is missing; run scripts/images.sh";
 }
 
+using SteadyClock = std::chrono::steady_clock;
+
+// How often a task may make a not-ready backend try start() again, and how often it may
+// ask whether a lost engine is back; other tasks meanwhile get the last answer at once.
+constexpr std::chrono::milliseconds k_retry_interval{1000};
+// How often running tasks sweep containers that outlived their owner (their removal
+// failed, e.g. while the engine restarted), even when no engine failure was seen.
+constexpr std::chrono::milliseconds k_sweep_interval{60000};
+
 class DockerBackend final : public Backend {
  public:
   DockerBackend(const config::Config& config, std::string instance)
@@ -140,6 +150,10 @@ class DockerBackend final : public Backend {
   std::optional<TaskResult> precheck(const TaskSpec& spec);
   TaskResult container_failure(const ContainerError& error, const std::string& image);
   void reap();
+  Result<void> prepare();
+  std::optional<std::string> not_ready();
+  void sweep_orphans_if_due();
+  void sweep_orphans();
   void start_pools();
   [[nodiscard]] Pool* pool_for(const TaskSpec& spec) const;
   TaskResult run_fresh(const TaskSpec& spec, OutputSink& sink, const os::Event& cancel);
@@ -159,9 +173,46 @@ class DockerBackend final : public Backend {
   std::set<std::string> m_missing_images;
   // Made by start(), only read afterwards (run() may be called from any worker).
   std::map<const config::Runner*, std::unique_ptr<Pool>> m_pools;
+  // start() succeeded. Until then precheck() refuses every task, so no run() reads
+  // m_pools while a start() may still fill it (the release store publishes the pools).
+  std::atomic<bool> m_ready{false};
+  std::mutex m_start_mutex;   // one start() at a time
+  std::mutex m_reason_mutex;  // guards the two below, never held across an engine call
+  std::string m_not_ready = "engine unavailable: not connected yet";  // why start() failed
+  SteadyClock::time_point m_last_start{};
+  // A task found the engine unreachable: containers whose removal failed meanwhile are
+  // swept as soon as it answers again.
+  std::atomic<bool> m_engine_lost{false};
+  std::mutex m_sweep_mutex;
+  SteadyClock::time_point m_last_sweep = SteadyClock::now();  // under m_sweep_mutex
+  SteadyClock::time_point m_last_ping{};                       // under m_sweep_mutex
 };
 
+// Callable again after a failure (the daemon retries until the engine answers, and
+// precheck() retries on a task's behalf), and concurrently with run().
 Result<void> DockerBackend::start() {
+  const std::scoped_lock lock(m_start_mutex);
+  if (m_ready.load(std::memory_order_acquire)) {
+    return {};
+  }
+  {
+    const std::scoped_lock reason_lock(m_reason_mutex);
+    m_last_start = SteadyClock::now();
+  }
+  if (auto prepared = prepare(); !prepared) {
+    const std::scoped_lock reason_lock(m_reason_mutex);
+    m_not_ready = prepared.error().message;
+    return prepared;
+  }
+  m_ready.store(true, std::memory_order_release);
+  return {};
+}
+
+// The body of start(), under m_start_mutex.
+Result<void> DockerBackend::prepare() {
+  if (m_stopping) {
+    return fail("shutting down");
+  }
   if (!m_helper) {
     return tl::unexpected(m_helper.error());
   }
@@ -190,17 +241,35 @@ Result<void> DockerBackend::start() {
   return {};
 }
 
+// Returns nullopt once start() succeeded, else why not. Tries start() again when the
+// last attempt is old enough; a task never waits behind another thread's attempt (a
+// stalled engine may hold one for the client's whole timeout) but gets the last reason.
+std::optional<std::string> DockerBackend::not_ready() {
+  if (m_ready.load(std::memory_order_acquire)) {
+    return std::nullopt;
+  }
+  bool due = false;
+  {
+    const std::scoped_lock lock(m_reason_mutex);
+    due = SteadyClock::now() - m_last_start >= k_retry_interval;
+  }
+  if (due && m_start_mutex.try_lock()) {
+    m_start_mutex.unlock();
+    if (start()) {
+      spdlog::info("backend ready");
+      return std::nullopt;
+    }
+  }
+  const std::scoped_lock lock(m_reason_mutex);
+  return m_not_ready;
+}
+
 void DockerBackend::start_pools() {
   if (!m_pools.empty()) {
     return;
   }
   for (std::size_t index = 0; index < m_config.runners.size(); ++index) {
     const auto& runner = m_config.runners[index];
-    if (runner.isolation == config::Isolation::fast) {
-      spdlog::warn("runner for {} (line {}): isolation \"fast\" is not available; running it "
-                   "with strict isolation (a fresh sandbox per task)",
-                   runner.image, runner.line);
-    }
     if (runner.pool == 0) {
       continue;
     }
@@ -208,7 +277,7 @@ void DockerBackend::start_pools() {
         ContainerSpec{runner.image, m_instance, k_pooled_task_label, *m_helper, {}, *m_seccomp,
                       runner.limits, m_config.docker},
         "planificador-" + m_instance + "-r" + std::to_string(index) + "-w", m_state_dir,
-        runner.pool, runner.max_tasks};
+        runner.pool, runner.max_tasks, runner.isolation};
     auto pool = std::make_unique<Pool>(m_engine, m_registry, std::move(settings));
     pool->start();
     m_pools.emplace(&runner, std::move(pool));
@@ -259,6 +328,55 @@ void DockerBackend::reap() {
   }
 }
 
+// Removes containers of this instance that no object owns any more: their removal failed
+// (the engine was down when their task ended) or they died with a restarted engine. A
+// container still "created" may be one whose owner has not registered it yet.
+void DockerBackend::sweep_orphans() {
+  auto listed = m_engine.list_by_label(std::string(k_instance_label) + "=" + m_instance);
+  if (!listed) {
+    spdlog::warn("list containers to sweep: {}", listed.error().message);
+    return;
+  }
+  const auto owned_ids = m_registry.ids();
+  const std::set<std::string> owned(owned_ids.begin(), owned_ids.end());
+  for (const auto& container : *listed) {
+    if (owned.contains(container.id) || container.state == "created") {
+      continue;
+    }
+    spdlog::info("removing orphaned container {} ({})", container.id.substr(0, 12),
+                 container.state);
+    if (auto removed = m_engine.remove(container.id); !removed) {
+      spdlog::warn("remove container {}: {}", container.id.substr(0, 12),
+                   removed.error().message);
+    }
+  }
+}
+
+// Sweeps once the engine answers again after a task saw it gone, and now and then anyway
+// (an outage no task noticed leaves orphans too). One thread sweeps; the others go on.
+void DockerBackend::sweep_orphans_if_due() {
+  std::unique_lock lock(m_sweep_mutex, std::try_to_lock);
+  if (!lock.owns_lock()) {
+    return;
+  }
+  const auto now = SteadyClock::now();
+  if (m_engine_lost.load()) {
+    if (now - m_last_ping < k_retry_interval) {
+      return;
+    }
+    m_last_ping = now;
+    if (!m_engine.ping()) {
+      return;
+    }
+    spdlog::info("engine answers again");
+    m_engine_lost.store(false);
+  } else if (now - m_last_sweep < k_sweep_interval) {
+    return;
+  }
+  m_last_sweep = now;
+  sweep_orphans();
+}
+
 std::optional<TaskResult> DockerBackend::precheck(const TaskSpec& spec) {
   if (spec.runner == nullptr) {
     return failed_outcome(Status::error, "no runner for the task");
@@ -272,6 +390,10 @@ std::optional<TaskResult> DockerBackend::precheck(const TaskSpec& spec) {
   if (!m_seccomp) {
     return failed_outcome(Status::error, m_seccomp.error().message);
   }
+  if (auto why = not_ready()) {
+    return failed_outcome(Status::error, *why);
+  }
+  sweep_orphans_if_due();
   const std::string& image = spec.runner->image;
   {
     const std::scoped_lock lock(m_mutex);
@@ -299,6 +421,7 @@ TaskResult DockerBackend::container_failure(const ContainerError& error, const s
       break;
   }
   if (auto ping = m_engine.ping(); !ping) {
+    m_engine_lost.store(true);
     return failed_outcome(Status::error, "engine unavailable: " + ping.error().message);
   }
   if (error.message.find("No such image") != std::string::npos) {
@@ -341,8 +464,8 @@ TaskResult DockerBackend::run_fresh(const TaskSpec& spec, OutputSink& sink,
   return run_task(*container, spec, sink, cancel, m_config.output.chunk_bytes);
 }
 
-// One task on a warm container. The container goes back to the pool only when nothing
-// abnormal happened and the helper proved itself clean; anything else retires it.
+// One task on a warm container. The container goes back to the pool (which has it reset)
+// only when nothing abnormal happened; anything else retires it.
 TaskResult DockerBackend::run_pooled(Pool& pool, const TaskSpec& spec, OutputSink& sink,
                                      const os::Event& cancel) {
   auto leased = pool.take(cancel);
@@ -353,23 +476,15 @@ TaskResult DockerBackend::run_pooled(Pool& pool, const TaskSpec& spec, OutputSin
   const std::uint64_t oom_before = container.cgroup().oom_kills().value_or(0);
   TaskResult result = run_task(container, spec, sink, cancel, m_config.output.chunk_bytes);
   ++leased->tasks;
-  const std::string short_id = container.id().substr(0, 12);
-  bool reusable = !container.killed();
+  // An executor failure is an anomaly: whatever caused it, the container is not trusted.
+  bool reusable = !container.killed() && result.status != Status::error;
   if (auto oom = container.cgroup().oom_kills(); !oom || *oom > oom_before) {
     reusable = false;  // the OOM killer may have hit the helper itself
   }
-  if (reusable) {
-    if (auto reset = reset_helper(container.socket(), std::chrono::seconds(5)); !reset) {
-      spdlog::warn("warm container {}: {}; replacing it", short_id, reset.error().message);
-      reusable = false;
-    }
-  }
   // The engine may still call a container running for a moment after its kill.
-  if (result.status == Status::error && !reusable &&
-      container.stopped_within(std::chrono::seconds(2))) {
+  if (result.status == Status::error && container.stopped_within(std::chrono::seconds(2))) {
     result.exit_code = 125;
     result.diagnostic = "sandbox container died (" + result.diagnostic + ")";
-    reusable = false;
   }
   pool.give_back(std::move(leased), reusable);
   return result;
@@ -387,6 +502,10 @@ void DockerBackend::stop() {
   }
   std::error_code error;
   std::filesystem::remove_all(m_state_dir, error);
+  // The staged copy of the helper goes too: every start makes a new one.
+  if (m_helper) {
+    std::filesystem::remove(*m_helper, error);
+  }
 }
 
 }  // namespace

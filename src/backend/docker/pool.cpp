@@ -18,6 +18,8 @@ using std::chrono::milliseconds;
 constexpr milliseconds k_sweep_interval{500};
 // How long a task waits between looks at its cancel flag while a container is being made.
 constexpr milliseconds k_take_slice{20};
+// How long a taken container's helper may take to finish its reset.
+constexpr milliseconds k_reset_timeout{5000};
 // Retry pacing after a container could not be made (engine down, image missing).
 constexpr milliseconds k_first_backoff{1000};
 constexpr milliseconds k_max_backoff{30000};
@@ -95,11 +97,35 @@ void Pool::fill_loop() {
   }
 }
 
-// Retires idle containers whose helper is gone (killed from outside, crashed).
+// Returns true when `container` may serve a task: its reset (if one is pending) answered
+// clean within `timeout`, and its helper connection is otherwise silent and open.
+bool Pool::ready_to_serve(PooledContainer& container, milliseconds timeout) const {
+  if (container.reset_pending) {
+    if (auto reset = await_reset(container.container.socket(), timeout); !reset) {
+      spdlog::warn("warm container {} of {}: {}; replacing it",
+                   container.container.id().substr(0, 12), m_settings.spec.image,
+                   reset.error().message);
+      return false;
+    }
+    container.reset_pending = false;
+  }
+  if (!container.container.connection_quiet()) {
+    spdlog::warn("warm container {} of {} went away while idle; replacing it",
+                 container.container.id().substr(0, 12), m_settings.spec.image);
+    return false;
+  }
+  return true;
+}
+
+// Reads the reset answers that have arrived and retires idle containers that answered
+// unclean or whose helper is gone (killed from outside, crashed).
 void Pool::sweep_idle(std::unique_lock<std::mutex>& lock) {
   std::vector<std::unique_ptr<PooledContainer>> dead;
   for (auto it = m_idle.begin(); it != m_idle.end();) {
-    if ((*it)->container.connection_quiet()) {
+    auto& container = **it;
+    pollfd fd{container.container.socket(), POLLIN, 0};
+    const bool answered = ::poll(&fd, 1, 0) > 0;
+    if ((container.reset_pending && !answered) || ready_to_serve(container, milliseconds{0})) {
       ++it;
       continue;
     }
@@ -111,10 +137,6 @@ void Pool::sweep_idle(std::unique_lock<std::mutex>& lock) {
     return;
   }
   lock.unlock();
-  for (const auto& container : dead) {
-    spdlog::warn("warm container {} of {} went away while idle; replacing it",
-                 container->container.id().substr(0, 12), m_settings.spec.image);
-  }
   dead.clear();
   lock.lock();
 }
@@ -125,18 +147,16 @@ std::unique_ptr<PooledContainer> Pool::take(const os::Event& cancel) {
     while (!m_idle.empty()) {
       auto container = std::move(m_idle.front());
       m_idle.pop_front();
-      if (!container->container.connection_quiet()) {
-        ++m_stats.retired;
-        m_changed.notify_all();
-        lock.unlock();
-        spdlog::warn("warm container {} of {} went away while idle; replacing it",
-                     container->container.id().substr(0, 12), m_settings.spec.image);
-        container.reset();
-        lock.lock();
-        continue;
-      }
       ++m_busy;
-      return container;
+      lock.unlock();
+      if (ready_to_serve(*container, k_reset_timeout)) {
+        return container;
+      }
+      container.reset();
+      lock.lock();
+      --m_busy;
+      ++m_stats.retired;
+      m_changed.notify_all();
     }
     if (m_stopping || m_creating == 0 || cancel.is_set()) {
       return nullptr;
@@ -146,6 +166,15 @@ std::unique_ptr<PooledContainer> Pool::take(const os::Event& cancel) {
 }
 
 void Pool::give_back(std::unique_ptr<PooledContainer> container, bool reusable) {
+  if (reusable && container->tasks < m_settings.max_tasks) {
+    if (auto sent = request_reset(container->container.socket(), m_settings.isolation); sent) {
+      container->reset_pending = true;
+    } else {
+      spdlog::warn("warm container {}: {}; replacing it", container->container.id().substr(0, 12),
+                   sent.error().message);
+      reusable = false;
+    }
+  }
   std::unique_lock lock(m_mutex);
   --m_busy;
   ++m_stats.served;
@@ -189,16 +218,21 @@ PoolStats Pool::stats() const {
   return stats;
 }
 
-Result<void> reset_helper(int socket, std::chrono::milliseconds timeout) {
-  if (auto sent = sandbox::send_message(socket, {{"op", "reset"}}); !sent) {
+Result<void> request_reset(int socket, config::Isolation isolation) {
+  const char* name = isolation == config::Isolation::fast ? "fast" : "strict";
+  if (auto sent = sandbox::send_message(socket, {{"op", "reset"}, {"isolation", name}}); !sent) {
     return fail("send reset: " + sent.error().message);
   }
+  return {};
+}
+
+Result<void> await_reset(int socket, std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   for (;;) {
     const auto left =
         std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
     pollfd fd{socket, POLLIN, 0};
-    if (left <= 0 || ::poll(&fd, 1, static_cast<int>(left)) == 0) {
+    if (::poll(&fd, 1, static_cast<int>(std::max<long long>(left, 0))) <= 0) {
       return fail("no answer to reset within " + std::to_string(timeout.count()) + " ms");
     }
     auto answer = sandbox::receive_message(socket);

@@ -4,6 +4,11 @@
 // at a time and reset between tasks. A background thread fills the pool at start and
 // refills it whenever a container is retired.
 //
+// The reset is asked for the moment a task ends and its answer is read when the container
+// is next taken (or by the background sweep), so the task's answer never waits for it.
+// Isolation "strict" has the helper replace the sandbox (fresh namespaces and directories);
+// "fast" has it prove the sandbox empty and wipe its directories in place.
+//
 // A warm container's memory and pids limits are the runner's. The backend sends a task
 // that asked for less to a fresh container made with its own limits instead of updating
 // a warm one, so the kernel enforces exactly what the task asked for and a warm container
@@ -38,6 +43,7 @@ struct PoolSettings {
   std::string state_dir;    // host directory under which each container's run_dir goes
   std::size_t size = 0;
   std::size_t max_tasks = 200;
+  config::Isolation isolation = config::Isolation::strict;
 };
 
 // Counters of one pool, for logs and tests.
@@ -52,7 +58,8 @@ struct PoolStats {
 
 struct PooledContainer {
   Container container;
-  std::size_t tasks = 0;  // tasks served so far
+  std::size_t tasks = 0;        // tasks served so far
+  bool reset_pending = false;   // a reset was asked for and its answer not read yet
 };
 
 class Pool {
@@ -70,8 +77,8 @@ class Pool {
   // nullptr when none is idle or on its way (the caller makes its own) or when stopping.
   [[nodiscard]] std::unique_ptr<PooledContainer> take(const os::Event& cancel);
 
-  // Takes back a container after its task: kept when `reusable` and it may serve more
-  // tasks, else removed (and refilled in the background).
+  // Takes back a container after its task: kept, with its reset asked for, when
+  // `reusable` and it may serve more tasks; else removed (and refilled in the background).
   void give_back(std::unique_ptr<PooledContainer> container, bool reusable);
 
   // Stops refilling and removes every idle container; containers still serving a task
@@ -84,6 +91,8 @@ class Pool {
   void fill_loop();
   [[nodiscard]] std::unique_ptr<PooledContainer> make_one();
   void sweep_idle(std::unique_lock<std::mutex>& lock);
+  [[nodiscard]] bool ready_to_serve(PooledContainer& container,
+                                    std::chrono::milliseconds timeout) const;
 
   const EngineClient& m_engine;
   ContainerRegistry& m_registry;
@@ -100,10 +109,13 @@ class Pool {
   std::thread m_filler;
 };
 
-// Asks the helper behind `socket` to reset (kill every process of the task, wipe the
-// writable places) and waits up to `timeout` for its answer; success only for
+// Asks the helper behind `socket` to reset with `isolation` (kill every process of the
+// task, wipe the writable places, renew or clean the sandbox). Returns at once.
+[[nodiscard]] Result<void> request_reset(int socket, config::Isolation isolation);
+
+// Waits up to `timeout` for the answer to request_reset(); success only for
 // {"ok":true,"clean":true}. Events of a program still running are skipped.
-[[nodiscard]] Result<void> reset_helper(int socket, std::chrono::milliseconds timeout);
+[[nodiscard]] Result<void> await_reset(int socket, std::chrono::milliseconds timeout);
 
 // Returns the pool counters of the Docker backend `backend` for the runner whose image
 // is `image`; nullopt when `backend` is not a Docker backend or that runner has no pool.

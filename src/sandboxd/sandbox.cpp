@@ -1,11 +1,14 @@
-#include "task.hpp"
+#include "sandbox.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,14 +16,14 @@
 
 #include "planificador/os/pipe.hpp"
 #include "planificador/sandbox/bwrap_plan.hpp"
+#include "planificador/sandbox/wire.hpp"
 
 namespace planificador::sandboxd {
 namespace {
 
 constexpr rlim_t k_task_nofile = 4096;
-constexpr std::uint64_t k_max_cpu_s = 1'000'000'000;  // keeps seconds + 1 from wrapping
 constexpr std::size_t k_max_error_bytes = 4096;
-constexpr int k_first_free_fd = 5;  // 0–4 are set up for bwrap and the stub
+constexpr int k_first_free_fd = 4;  // 0–3 are set up for bwrap and the zygote
 
 // In the forked child, on the way to exec: says what failed on fd 2 (bwrap's error pipe by
 // then, or the helper's stderr before), which the helper reports as a setup failure.
@@ -60,8 +63,8 @@ void set_limit(int resource, rlim_t soft, rlim_t hard, const char* what) {
   }
 }
 
-void apply_limits(const LaunchSpec& spec) {
-  // The OOM killer must pick the task, never the helper (oom_score_adj may only go up
+void apply_limits() {
+  // The OOM killer must pick the sandbox, never the helper (oom_score_adj may only go up
   // without privileges, which is the direction wanted).
   const int oom = ::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
   if (oom < 0 || ::write(oom, "1000", 4) != 4) {
@@ -73,11 +76,6 @@ void apply_limits(const LaunchSpec& spec) {
   (void)::getrlimit(RLIMIT_NOFILE, &files);
   const rlim_t nofile = std::min(files.rlim_max, k_task_nofile);
   set_limit(RLIMIT_NOFILE, nofile, nofile, "setrlimit RLIMIT_NOFILE");
-  if (spec.rlimit_cpu_s) {
-    // SIGXCPU at the soft limit, SIGKILL a second later if it is caught.
-    const auto seconds = static_cast<rlim_t>(std::min(*spec.rlimit_cpu_s, k_max_cpu_s));
-    set_limit(RLIMIT_CPU, seconds, seconds + 1, "setrlimit RLIMIT_CPU");
-  }
 }
 
 [[noreturn]] void exec_bwrap(const LaunchSpec& spec, std::array<int, k_first_free_fd> fds,
@@ -87,7 +85,7 @@ void apply_limits(const LaunchSpec& spec) {
     die("setsid");
   }
   arrange_fds(fds);
-  apply_limits(spec);
+  apply_limits();
   char* const no_environment[] = {nullptr};
   ::execve(spec.bwrap.c_str(), argv.data(), no_environment);
   die("execve bwrap");
@@ -103,16 +101,66 @@ std::string describe_status(int status) {
   return "bwrap ended with wait status " + std::to_string(status);
 }
 
+// Ends a sandbox that did not become ready and says why: bwrap's status and what it wrote.
+Error setup_failure(pid_t pid, const os::Fd& errors, const std::string& what) {
+  (void)::kill(-pid, SIGKILL);
+  (void)::kill(pid, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid, &status, __WALL) < 0 && errno == EINTR) {
+  }
+  std::string message = "sandbox setup failed: " + describe_status(status);
+  if (!what.empty()) {
+    message += " (" + what + ")";
+  }
+  std::string text(k_max_error_bytes, '\0');
+  const ssize_t got = ::read(errors.get(), text.data(), text.size());
+  text.resize(got > 0 ? static_cast<std::size_t>(got) : 0);
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
+    text.pop_back();
+  }
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  if (!text.empty()) {
+    message += ": " + text;
+  }
+  return Error{std::move(message), 0};
+}
+
+// Waits for the zygote's first message; returns "" when it is "ready", else what went wrong.
+std::string wait_ready(int control, std::chrono::milliseconds timeout) {
+  pollfd fd{control, POLLIN, 0};
+  int ready = 0;
+  do {
+    ready = ::poll(&fd, 1, static_cast<int>(timeout.count()));
+  } while (ready < 0 && errno == EINTR);
+  if (ready == 0) {
+    return "no answer from the sandbox within " + std::to_string(timeout.count()) + " ms";
+  }
+  auto message = sandbox::receive_message(control);
+  if (!message) {
+    return message.error().message == "connection closed" ? "" : message.error().message;
+  }
+  if (message->body.value("event", "") != "ready") {
+    return "unexpected first message " + message->body.dump();
+  }
+  return "ready";
+}
+
 }  // namespace
 
-Result<Task> Task::start(const LaunchSpec& spec) {
-  auto status = os::make_pipe();
-  if (!status) {
-    return tl::unexpected(status.error());
-  }
+Result<Sandbox> Sandbox::start(const LaunchSpec& spec, std::chrono::milliseconds timeout) {
   auto errors = os::make_pipe();
   if (!errors) {
     return tl::unexpected(errors.error());
+  }
+  std::array<int, 2> pair{-1, -1};
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair.data()) != 0) {
+    return fail_errno("socketpair");
+  }
+  os::Fd control(pair[0]);
+  os::Fd zygote_end(pair[1]);
+  os::Fd null(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (!null) {
+    return fail_errno("open /dev/null");
   }
   std::vector<std::string> strings;
   strings.reserve(spec.arguments.size() + 1);
@@ -130,76 +178,22 @@ Result<Task> Task::start(const LaunchSpec& spec) {
     return fail_errno("fork");
   }
   if (pid == 0) {
-    exec_bwrap(
-        spec,
-        {spec.stdio[0], spec.stdio[1], errors->write.get(), status->write.get(), spec.stdio[2]},
-        argv);
+    exec_bwrap(spec, {null.get(), null.get(), errors->write.get(), zygote_end.get()}, argv);
   }
-  // The write ends live only in bwrap and the stub now, so the reads reach EOF with them.
-  status->write.reset();
+  // The other ends live only in bwrap and the zygote now, so the reads reach EOF with them.
+  zygote_end.reset();
   errors->write.reset();
-  (void)os::set_nonblocking(status->read.get());
   (void)os::set_nonblocking(errors->read.get());
-  return Task(pid, std::move(status->read), std::move(errors->read));
-}
-
-void Task::read_status() {
-  while (m_status && m_report.size() < 1 + sizeof(int)) {
-    char buffer[1 + sizeof(int)];
-    const ssize_t got = ::read(m_status.get(), buffer, sizeof buffer - m_report.size());
-    if (got > 0) {
-      m_report.append(buffer, static_cast<std::size_t>(got));
-    } else if (got == 0 || errno != EINTR) {
-      if (got == 0) {
-        m_status.reset();  // EOF: nothing more will come, stop polling it
-      }
-      return;
-    }
+  const std::string answer = wait_ready(control.get(), timeout);
+  if (answer != "ready") {
+    return tl::unexpected(setup_failure(pid, errors->read, answer));
   }
+  return Sandbox(pid, std::move(control));
 }
 
-bool Task::has_status() const noexcept {
-  return m_report.size() == 1 + sizeof(int) && m_report[0] == sandbox::k_stub_started;
-}
-
-void Task::kill() const noexcept {
-  if (m_bwrap_status) {
-    return;
-  }
-  // bwrap's own session and group hold bwrap and its init in the PID namespace; the init's
-  // death (also by --die-with-parent) makes the kernel kill the rest of the namespace.
+void Sandbox::kill() const noexcept {
   ::kill(-m_pid, SIGKILL);
   ::kill(m_pid, SIGKILL);
-}
-
-std::string Task::setup_failure() {
-  std::string message = "sandbox setup failed: ";
-  message += m_bwrap_status ? describe_status(*m_bwrap_status) : "bwrap did not start the stub";
-  std::string text(k_max_error_bytes, '\0');
-  const ssize_t got = m_errors ? ::read(m_errors.get(), text.data(), text.size()) : -1;
-  text.resize(got > 0 ? static_cast<std::size_t>(got) : 0);
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) {
-    text.pop_back();
-  }
-  std::replace(text.begin(), text.end(), '\n', ' ');
-  if (!text.empty()) {
-    message += ": " + text;
-  }
-  return message;
-}
-
-nlohmann::json Task::exited_event(bool killed) {
-  read_status();
-  if (has_status()) {
-    int status = 0;
-    std::memcpy(&status, m_report.data() + 1, sizeof status);
-    return {{"event", "exited"}, {"wait_status", status}};
-  }
-  const bool stub_started = !m_report.empty() && m_report[0] == sandbox::k_stub_started;
-  if (killed || stub_started) {
-    return {{"event", "exited"}, {"wait_status", SIGKILL}};
-  }
-  return {{"event", "exited"}, {"error", setup_failure()}};
 }
 
 }  // namespace planificador::sandboxd

@@ -1,0 +1,47 @@
+#pragma once
+// One started sandbox: Bubblewrap in its own session with the zygote as PID 1 of its
+// namespaces, and the helper's connection to that zygote.
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+#include "planificador/os/fd.hpp"
+#include "planificador/util/result.hpp"
+
+namespace planificador::sandboxd {
+
+struct LaunchSpec {
+  std::string bwrap;                   // absolute path of the bwrap binary
+  std::vector<std::string> arguments;  // sandbox::bwrap_arguments()
+};
+
+class Sandbox {
+ public:
+  // Forks bwrap (new session, oom_score_adj 1000, RLIMIT_CORE 0, a bounded RLIMIT_NOFILE;
+  // fds 0 and 1 /dev/null, 2 bwrap's error pipe, 3 the zygote's end of the connection,
+  // nothing else) and waits up to `timeout` for the zygote's "ready". Returns the Sandbox,
+  // or an Error "sandbox setup failed: …" with bwrap's status and its own message (bwrap
+  // is reaped then).
+  [[nodiscard]] static Result<Sandbox> start(const LaunchSpec& spec,
+                                             std::chrono::milliseconds timeout);
+
+  // Returns bwrap's pid (the helper's child).
+  [[nodiscard]] pid_t pid() const noexcept { return m_pid; }
+  // Returns the connection to the zygote.
+  [[nodiscard]] int control() const noexcept { return m_control.get(); }
+
+  // SIGKILLs bwrap and its process group; the zygote dies with bwrap (--die-with-parent)
+  // and every process of the namespace with the zygote.
+  void kill() const noexcept;
+
+ private:
+  Sandbox(pid_t pid, os::Fd control) : m_pid(pid), m_control(std::move(control)) {}
+
+  pid_t m_pid = -1;
+  os::Fd m_control;
+};
+
+}  // namespace planificador::sandboxd

@@ -1,0 +1,352 @@
+#include "zygote.hpp"
+
+#include <array>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <fstream>
+#include <optional>
+#include <poll.h>
+#include <sstream>
+#include <string>
+#include <sys/ipc.h>
+#include <sys/msg.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+#include "signals.hpp"
+
+#include "planificador/sandbox/wire.hpp"
+
+namespace planificador::sandboxd {
+namespace {
+
+constexpr std::uint64_t k_max_cpu_s = 1'000'000'000;  // keeps seconds + 1 from wrapping
+constexpr const char* k_mqueue_dir = "/dev/mqueue";
+
+// In the forked child on its way to the program: a message on the program's stderr and
+// the conventional shell codes (127 not found, 126 anything else).
+[[noreturn]] void exec_failed(const char* program) {
+  const int err = errno;
+  const std::string message =
+      std::string("cannot execute `") + program + "`: " + std::strerror(err) + "\n";
+  (void)!::write(STDERR_FILENO, message.data(), message.size());
+  ::_exit(err == ENOENT || err == ENOTDIR ? 127 : 126);
+}
+
+[[noreturn]] void child_failed(const char* what) {
+  const std::string message =
+      std::string("planificador: ") + what + ": " + std::strerror(errno) + "\n";
+  (void)!::write(STDERR_FILENO, message.data(), message.size());
+  ::_exit(125);
+}
+
+struct Program {
+  std::vector<std::string> argv;
+  std::vector<std::string> env;
+  std::optional<std::uint64_t> rlimit_cpu_s;
+};
+
+std::optional<Program> parse_exec(const sandbox::Message& message) {
+  const auto& body = message.body;
+  Program program;
+  for (const char* key : {"argv", "env"}) {
+    const auto found = body.find(key);
+    if (found == body.end() || !found->is_array()) {
+      return std::nullopt;
+    }
+    for (const auto& value : *found) {
+      if (!value.is_string()) {
+        return std::nullopt;
+      }
+      (std::strcmp(key, "argv") == 0 ? program.argv : program.env)
+          .push_back(value.get<std::string>());
+    }
+  }
+  if (const auto cpu = body.find("rlimit_cpu_s"); cpu != body.end()) {
+    if (!cpu->is_number_unsigned()) {
+      return std::nullopt;
+    }
+    program.rlimit_cpu_s = cpu->get<std::uint64_t>();
+  }
+  if (program.argv.empty() || message.fds.size() != 3) {
+    return std::nullopt;
+  }
+  return program;
+}
+
+std::vector<char*> pointers(std::vector<std::string>& strings) {
+  std::vector<char*> result;
+  result.reserve(strings.size() + 1);
+  for (auto& value : strings) {
+    result.push_back(value.data());
+  }
+  result.push_back(nullptr);
+  return result;
+}
+
+// The program's own session (so a group kill never reaches the zygote), its three pipes
+// and nothing else, its CPU backstop, default signal handling, and exactly its environment.
+[[noreturn]] void become_program(Program& program, const std::vector<os::Fd>& fds) {
+  reset_signals();
+  if (::setsid() < 0) {
+    child_failed("setsid");
+  }
+  std::array<int, 3> moved{};
+  for (std::size_t i = 0; i < moved.size(); ++i) {
+    moved[i] = ::fcntl(fds[i].get(), F_DUPFD_CLOEXEC, 3);
+    if (moved[i] < 0) {
+      child_failed("move a descriptor");
+    }
+  }
+  for (std::size_t i = 0; i < moved.size(); ++i) {
+    if (::dup2(moved[i], static_cast<int>(i)) < 0) {
+      child_failed("dup2");
+    }
+  }
+  if (::close_range(3, ~0U, 0) != 0) {
+    for (int fd = 3; fd < 65536; ++fd) {
+      ::close(fd);
+    }
+  }
+  if (program.rlimit_cpu_s) {
+    // SIGXCPU at the soft limit, SIGKILL a second later if it is caught.
+    const auto seconds = static_cast<rlim_t>(std::min(*program.rlimit_cpu_s, k_max_cpu_s));
+    const rlimit limit{seconds, seconds + 1};
+    if (::setrlimit(RLIMIT_CPU, &limit) != 0) {
+      child_failed("setrlimit RLIMIT_CPU");
+    }
+  }
+  auto argv = pointers(program.argv);
+  auto env = pointers(program.env);
+  // execvp searches the PATH of `environ`, which must be the program's own.
+  environ = env.data();
+  ::execvp(argv[0], argv.data());
+  exec_failed(argv[0]);
+}
+
+// Kills every process of the namespace but the zygote (kill(2): pid -1 from init reaches
+// all others) and reaps them all; ECHILD means none is left, since orphans come to init.
+void kill_and_reap_all() {
+  (void)::kill(-1, SIGKILL);
+  while (true) {
+    int wait_status = 0;
+    const pid_t pid = ::waitpid(-1, &wait_status, WNOHANG | __WALL);
+    if (pid > 0) {
+      continue;
+    }
+    if (pid < 0 && errno != EINTR) {
+      return;
+    }
+    if (pid == 0) {
+      // Still dying, or forked while the first kill went round: kill again and look soon.
+      (void)::kill(-1, SIGKILL);
+      ::usleep(200);
+    }
+  }
+}
+
+// Removes the System V IPC objects of the sandbox's IPC namespace, listed in
+// /proc/sysvipc/* (the id is the second column), which outlive the processes that made them.
+std::string remove_sysv_ipc() {
+  std::string failures;
+  for (const char* kind : {"shm", "msg", "sem"}) {
+    std::ifstream list(std::string("/proc/sysvipc/") + kind);
+    std::string line;
+    std::getline(list, line);  // the header
+    while (std::getline(list, line)) {
+      std::istringstream fields(line);
+      long long key = 0;
+      int id = -1;
+      if (!(fields >> key >> id)) {
+        continue;
+      }
+      const int removed = kind[1] == 'h'   ? ::shmctl(id, IPC_RMID, nullptr)
+                          : kind[1] == 's' ? ::msgctl(id, IPC_RMID, nullptr)
+                                           : ::semctl(id, 0, IPC_RMID);
+      if (removed != 0 && errno != EINVAL && errno != EIDRM) {
+        failures += std::string(" ") + kind + " " + std::to_string(id) + ": " +
+                    std::strerror(errno) + ";";
+      }
+    }
+  }
+  return failures;
+}
+
+std::string remove_message_queues() {
+  std::string failures;
+  DIR* dir = ::opendir(k_mqueue_dir);
+  if (dir == nullptr) {
+    return std::string(" open ") + k_mqueue_dir + ": " + std::strerror(errno) + ";";
+  }
+  while (const dirent* entry = ::readdir(dir)) {
+    const std::string name = entry->d_name;
+    if (name == "." || name == "..") {
+      continue;
+    }
+    if (::unlinkat(::dirfd(dir), name.c_str(), 0) != 0 && errno != ENOENT) {
+      failures += " mqueue " + name + ": " + std::strerror(errno) + ";";
+    }
+  }
+  ::closedir(dir);
+  return failures;
+}
+
+// Returns the processes /proc shows besides the zygote itself.
+std::string other_processes() {
+  std::string others;
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) {
+    return std::string(" open /proc: ") + std::strerror(errno);
+  }
+  while (const dirent* entry = ::readdir(proc)) {
+    const std::string name = entry->d_name;
+    if (name.find_first_not_of("0123456789") == std::string::npos && name != "1") {
+      others += " " + name;
+    }
+  }
+  ::closedir(proc);
+  return others;
+}
+
+class Zygote {
+ public:
+  Zygote(int control, os::Fd signals) : m_control(control), m_signals(std::move(signals)) {}
+
+  int run() {
+    if (!send({{"event", "ready"}})) {
+      return 1;
+    }
+    while (true) {
+      std::array<pollfd, 2> fds{pollfd{m_control, POLLIN, 0}, pollfd{m_signals.get(), POLLIN, 0}};
+      if (::poll(fds.data(), fds.size(), -1) < 0) {
+        if (errno == EINTR) {
+          continue;
+        }
+        return 1;
+      }
+      if (fds[1].revents != 0 && !on_children()) {
+        return 1;
+      }
+      if (fds[0].revents != 0) {
+        auto message = sandbox::receive_message(m_control);
+        if (!message) {
+          return message.error().message == "connection closed" ? 0 : 1;
+        }
+        if (!on_message(std::move(*message))) {
+          return 1;
+        }
+      }
+    }
+  }
+
+ private:
+  bool send(const nlohmann::json& body) {
+    return static_cast<bool>(sandbox::send_message(m_control, body));
+  }
+
+  bool on_message(sandbox::Message message) {
+    const std::string op = message.body.value("op", "");
+    if (op == "exec" && !m_program) {
+      return start(message);
+    }
+    if (op == "clean" && !m_program) {
+      return clean();
+    }
+    return false;
+  }
+
+  bool start(sandbox::Message& message) {
+    auto program = parse_exec(message);
+    if (!program) {
+      return false;
+    }
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+      const std::string error = std::string("fork: ") + std::strerror(errno);
+      return send({{"event", "exited"}, {"error", error}});
+    }
+    if (pid == 0) {
+      become_program(*program, message.fds);
+    }
+    // Only the program holds the task's pipes from here on.
+    message.fds.clear();
+    m_program = pid;
+    return send({{"event", "started"}, {"pid", pid}});
+  }
+
+  // Reaps what ended; once the program itself has, everything else goes too, and only
+  // then is its status reported, so no writer of its pipes remains.
+  bool on_children() {
+    signalfd_siginfo info{};
+    while (::read(m_signals.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+    }
+    std::optional<int> status;
+    while (true) {
+      int wait_status = 0;
+      const pid_t pid = ::waitpid(-1, &wait_status, WNOHANG | __WALL);
+      if (pid <= 0) {
+        break;
+      }
+      if (m_program && pid == *m_program) {
+        status = wait_status;
+      }
+    }
+    if (!status) {
+      return true;
+    }
+    kill_and_reap_all();
+    m_program.reset();
+    return send({{"event", "exited"}, {"wait_status", *status}});
+  }
+
+  bool clean() {
+    kill_and_reap_all();
+    std::string problems = remove_sysv_ipc() + remove_message_queues();
+    if (const std::string others = other_processes(); !others.empty()) {
+      problems += " processes left:" + others;
+    }
+    if (!problems.empty()) {
+      return send({{"ok", false}, {"error", "sandbox not clean:" + problems}});
+    }
+    return send({{"ok", true}});
+  }
+
+  int m_control;
+  os::Fd m_signals;
+  std::optional<pid_t> m_program;
+};
+
+}  // namespace
+
+int run_zygote(int control) {
+  // Not dumpable: a program running as the same user may not read or write the zygote's
+  // memory through /proc/1/mem, nor take its descriptors (man 2 prctl, PR_SET_DUMPABLE).
+  if (::prctl(PR_SET_DUMPABLE, 0) != 0 || ::fcntl(control, F_SETFD, FD_CLOEXEC) != 0) {
+    return 125;
+  }
+  // Only SIGCHLD is blocked: as init, any other signal a program sends it is dropped by
+  // the kernel because it has no handler; a blocked one would be queued instead.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGCHLD);
+  if (::sigprocmask(SIG_BLOCK, &set, nullptr) != 0) {
+    return 125;
+  }
+  os::Fd signals(::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
+  if (!signals) {
+    return 125;
+  }
+  Zygote zygote(control, std::move(signals));
+  return zygote.run();
+}
+
+}  // namespace planificador::sandboxd

@@ -1,5 +1,8 @@
 #include "docker_harness.hpp"
 
+#include <cstdlib>
+#include <string_view>
+#include <atomic>
 #include <fstream>
 #include <random>
 #include <set>
@@ -32,6 +35,10 @@ std::string unique_instance() {
 }  // namespace
 
 DockerHarness::DockerHarness(const std::string& source_dir, const std::string& binary_dir)
+    : DockerHarness(source_dir, binary_dir, {}) {}
+
+DockerHarness::DockerHarness(const std::string& source_dir, const std::string& binary_dir,
+                             const std::function<void(config::Config&)>& adjust)
     : m_instance(unique_instance()) {
   auto loaded = config::load(source_dir + "/config.toml");
   if (!loaded) {
@@ -41,6 +48,16 @@ DockerHarness::DockerHarness(const std::string& source_dir, const std::string& b
   m_config = std::move(*loaded);
   m_config.docker.helper = binary_dir + "/bin/planificador-sandboxd";
   m_config.server.state_dir = "/tmp/planificador-it";
+  // ctest runs the execution suites once per isolation mode (tests/CMakeLists.txt).
+  if (const char* mode = std::getenv("PLANIFICADOR_TEST_ISOLATION");
+      mode != nullptr && std::string_view(mode) == "fast") {
+    for (auto& runner : m_config.runners) {
+      runner.isolation = config::Isolation::fast;
+    }
+  }
+  if (adjust) {
+    adjust(m_config);
+  }
   m_engine = std::make_unique<backend::docker::EngineClient>(m_config.docker.socket);
   if (::access(m_config.docker.helper.c_str(), X_OK) != 0) {
     m_missing = "helper " + m_config.docker.helper + " (build planificador-sandboxd)";
@@ -81,7 +98,7 @@ Outcome DockerHarness::run(const std::string& image, const std::string& code,
                            const std::function<void(config::Limits&)>& adjust,
                            const os::Event* cancel) {
   backend::TaskSpec spec;
-  static std::uint64_t counter = 0;
+  static std::atomic<std::uint64_t> counter = 0;
   const std::string id = "task-" + std::to_string(++counter);
   std::copy(id.begin(), id.end(), spec.id.bytes.begin());
   spec.runner = config::match_runner(m_config, image);
@@ -121,6 +138,22 @@ std::vector<backend::docker::ContainerSummary> DockerHarness::leftovers() const 
     }
   }
   return left;
+}
+
+std::vector<backend::docker::ContainerSummary> DockerHarness::containers() const {
+  if (!m_engine) {
+    return {};
+  }
+  auto listed = m_engine->list_by_label("org.planificador.instance=" + m_instance);
+  return listed ? std::move(*listed) : std::vector<backend::docker::ContainerSummary>{};
+}
+
+std::optional<backend::docker::PoolStats> DockerHarness::pool_stats(
+    const std::string& docker_image) const {
+  if (!m_backend) {
+    return std::nullopt;
+  }
+  return backend::docker::docker_pool_stats(*m_backend, docker_image);
 }
 
 std::string read_source_file(const std::string& path) {

@@ -14,6 +14,7 @@
 
 #include "planificador/backend/backend.hpp"
 #include "planificador/backend/docker/engine_client.hpp"
+#include "planificador/backend/docker/pool.hpp"
 #include "planificador/config/config.hpp"
 
 namespace planificador::testing {
@@ -54,12 +55,19 @@ class DockerHarness {
   // Loads `source_dir`/config.toml, with the helper from `binary_dir`/bin and a private
   // state directory; the instance name is unique to this process.
   DockerHarness(const std::string& source_dir, const std::string& binary_dir);
+  // The same, then `adjust` edits the loaded configuration (pool sizes, isolation, runner
+  // limits) before the backend is made from it.
+  DockerHarness(const std::string& source_dir, const std::string& binary_dir,
+                const std::function<void(config::Config&)>& adjust);
+  DockerHarness(const DockerHarness&) = delete;
+  DockerHarness& operator=(const DockerHarness&) = delete;
   ~DockerHarness();
 
   // Returns what is missing for real runs (engine, helper, images), or "" when ready.
   [[nodiscard]] const std::string& missing() const { return m_missing; }
 
-  // Runs `code` on the runner matching `image`; `adjust` may lower the limits.
+  // Runs `code` on the runner matching `image`; `adjust` may lower the limits. Safe to call
+  // from several threads at once (tasks then run concurrently).
   Outcome run(const std::string& image, const std::string& code, protocol::TaskOptions options = {},
               const std::function<void(config::Limits&)>& adjust = {},
               const os::Event* cancel = nullptr);
@@ -67,6 +75,14 @@ class DockerHarness {
   // Returns the containers that still carry this harness's instance label, apart from
   // those a runner's warm pool keeps (label org.planificador.task=pool).
   [[nodiscard]] std::vector<backend::docker::ContainerSummary> leftovers() const;
+
+  // Returns every container that carries this harness's instance label, warm ones included.
+  [[nodiscard]] std::vector<backend::docker::ContainerSummary> containers() const;
+
+  // Returns the warm-pool counters of the runner whose Docker image is `docker_image`, or
+  // nullopt when that runner has no pool.
+  [[nodiscard]] std::optional<backend::docker::PoolStats> pool_stats(
+      const std::string& docker_image) const;
 
   [[nodiscard]] const std::string& instance() const { return m_instance; }
   [[nodiscard]] config::Config& config() { return m_config; }

@@ -1,0 +1,7 @@
+// Spins on the CPU without end.
+int main(void) {
+  volatile unsigned long counter = 0;
+  for (;;) {
+    ++counter;
+  }
+}

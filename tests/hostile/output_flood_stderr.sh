@@ -1,0 +1,2 @@
+# Writes to stderr without end.
+yes >&2

@@ -1,0 +1,2 @@
+# Sleeps without end: uses no CPU, so only the wall-clock limit can end it.
+sleep infinity

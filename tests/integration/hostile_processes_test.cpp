@@ -1,0 +1,124 @@
+// Hostile programs against process isolation: signals to everything in reach, processes
+// meant to outlive the task, and the kernel interfaces that reach into other processes
+// or around seccomp (ptrace, io_uring, TIOCSTI). When a task ends, none of its processes
+// may remain on the host, nor be visible to the next task of the same container.
+
+#include "hostile_fixture.hpp"
+
+namespace planificador::testing {
+namespace {
+
+using protocol::Status;
+using namespace std::chrono_literals;
+
+class HostileProcesses : public HostileTest {
+ protected:
+  // Runs `program` with `marker` as its argument (its lingering processes carry it), then
+  // checks that it ended normally, that no process with the marker remains on the host,
+  // and that the next task on the same runner (`finder`) sees none.
+  void expect_nothing_survives(const std::string& image, const std::string& program,
+                               const std::string& finder, const std::string& expected_out) {
+    const std::string marker = unique_marker();
+    protocol::TaskOptions options;
+    options.args = {marker};
+    const auto outcome =
+        attack(image, program, options, [](auto& limits) { limits.wall_ms = 10000; });
+    EXPECT_EQ(outcome.result.status, Status::exited) << describe(outcome);
+    EXPECT_EQ(outcome.result.exit_code, 0);
+    EXPECT_EQ(outcome.out, expected_out) << outcome.err;
+    // Well before the wall limit: lingering processes do not hold the task open.
+    EXPECT_LT(outcome.elapsed(), 6s);
+    EXPECT_EQ(host_processes_with_argument(marker), 0) << "a process of the task survived";
+
+    protocol::TaskOptions look;
+    look.stdin_data = marker + "\n";
+    const auto next = attack(image, finder, look);
+    EXPECT_EQ(next.result.status, Status::exited) << describe(next);
+    EXPECT_EQ(next.out, "done\n") << "the next task sees a process of the previous one";
+  }
+
+  // A program that reports each attempt and exits 0 when every one was refused.
+  Outcome expect_refused(const std::string& image, const std::string& program,
+                         const std::string& success_word) {
+    auto outcome = attack(image, program);
+    EXPECT_EQ(outcome.result.status, Status::exited) << describe(outcome);
+    EXPECT_EQ(outcome.result.exit_code, 0) << outcome.out;
+    EXPECT_EQ(outcome.out.find(success_word), std::string::npos) << outcome.out;
+    EXPECT_NE(outcome.out.find("refused"), std::string::npos) << outcome.out;
+    return outcome;
+  }
+};
+
+// kill(-1, SIGKILL) reaches every process the task may signal: in its PID namespace that
+// is its own tree and the sandbox's stub, never the helper. Killing the stub ends the
+// task by that signal; either way the outcome is the program's own, not an executor one.
+TEST_P(HostileProcesses, KillMinusNineMinusOne) {
+  const auto outcome =
+      attack("bash", "kill_everything.sh", {}, [](auto& limits) { limits.wall_ms = 5000; });
+  if (outcome.result.status == Status::signaled) {
+    EXPECT_EQ(outcome.result.signal, 9) << describe(outcome);
+    EXPECT_EQ(outcome.result.exit_code, 137);
+    EXPECT_TRUE(outcome.result.diagnostic.empty()) << outcome.result.diagnostic;
+  } else {
+    EXPECT_EQ(outcome.result.status, Status::exited) << describe(outcome);
+    EXPECT_EQ(outcome.result.exit_code, 0);
+  }
+  EXPECT_LT(outcome.elapsed(), 4s);
+}
+
+// Signals to PID 1 (bwrap's init inside the sandbox; the helper, the container's PID 1,
+// is outside the task's PID namespace and cannot be named) and to every other visible pid.
+TEST_P(HostileProcesses, SignalsToPidOneAndEveryVisibleProcess) {
+  const auto outcome =
+      attack("bash", "signal_init.sh", {}, [](auto& limits) { limits.wall_ms = 5000; });
+  EXPECT_TRUE(outcome.result.status == Status::exited || outcome.result.status == Status::signaled)
+      << describe(outcome);
+  EXPECT_TRUE(outcome.result.diagnostic.empty()) << outcome.result.diagnostic;
+  EXPECT_NE(outcome.out.find("still here"), std::string::npos) << outcome.out;
+  EXPECT_LT(outcome.elapsed(), 4s);
+}
+
+TEST_P(HostileProcesses, SetsidSleepersDoNotOutliveTheTask) {
+  // Two sleepers, one fully detached and one holding stdout; both carry the marker.
+  const std::string marker = unique_marker();
+  protocol::TaskOptions options;
+  options.args = {marker, marker};
+  const auto outcome =
+      attack("bash", "setsid_sleeper.sh", options, [](auto& limits) { limits.wall_ms = 10000; });
+  EXPECT_EQ(outcome.result.status, Status::exited) << describe(outcome);
+  EXPECT_EQ(outcome.out, "started\n");
+  EXPECT_LT(outcome.elapsed(), 6s);
+  EXPECT_EQ(host_processes_with_argument(marker), 0) << "a sleeper survived";
+  protocol::TaskOptions look;
+  look.stdin_data = marker + "\n";
+  const auto next = attack("bash", "find_process.sh", look);
+  EXPECT_EQ(next.out, "done\n") << "the next task sees a sleeper of the previous one";
+}
+
+TEST_P(HostileProcesses, ChildrenIgnoringSigtermDoNotOutliveTheTask) {
+  expect_nothing_survives("bash", "ignore_sigterm.sh", "find_process.sh", "started\n");
+}
+
+TEST_P(HostileProcesses, DoubleForkedDaemonDoesNotOutliveTheTask) {
+  expect_nothing_survives("c", "double_fork.c", "find_process.c", "daemonized\n");
+}
+
+TEST_P(HostileProcesses, PtraceOfAnotherProcess) {
+  expect_refused("c", "ptrace_other.c", "ATTACHED");
+}
+
+// PID 1 of the sandbox holds what the task must not have (in a warm sandbox, the
+// connection to the helper): its memory and descriptors stay out of reach.
+TEST_P(HostileProcesses, TakeoverOfPidOne) {
+  const auto outcome = expect_refused("c", "init_takeover.c", "TAKEN");
+  EXPECT_NE(outcome.out.find("open /proc/1/mem: refused"), std::string::npos) << outcome.out;
+}
+
+TEST_P(HostileProcesses, IoUring) { expect_refused("c", "io_uring.c", "RING"); }
+
+TEST_P(HostileProcesses, TiocstiIntoATerminal) { expect_refused("c", "tiocsti.c", "INJECTED"); }
+
+PLANIFICADOR_HOSTILE_MODES(HostileProcesses);
+
+}  // namespace
+}  // namespace planificador::testing

@@ -21,7 +21,7 @@ packages=(
   # fuzzing (libFuzzer ships in clang's runtime package)
   clang libclang-rt-14-dev
   # sandbox, engine, base image
-  bubblewrap docker.io debootstrap
+  bubblewrap docker.io debootstrap iproute2
   # test clients and benchmarks
   python3 python3-zmq hyperfine
 )

@@ -11,9 +11,11 @@
 #include <cerrno>
 #include <csignal>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -97,14 +99,74 @@ void drain(sched::Scheduler& scheduler, transport::EventQueue& events, int signa
   }
 }
 
-std::uint32_t fnv1a(std::string_view text) {
-  std::uint32_t hash = 2166136261U;
+std::uint32_t fnv1a(std::string_view text, std::uint32_t hash = 2166136261U) {
   for (const char c : text) {
     hash ^= static_cast<unsigned char>(c);
     hash *= 16777619U;
   }
   return hash;
 }
+
+// Calls Backend::start() again every k_start_retry until it succeeds or the daemon stops:
+// the engine may come up after the daemon (or the helper appear), and only start() reaps
+// what a previous run left and warms the pools. Tasks meanwhile get 125 from the backend.
+class BackendStarter {
+ public:
+  static constexpr std::chrono::milliseconds k_start_retry{1000};
+
+  explicit BackendStarter(backend::Backend& backend) : m_backend(backend) {
+    auto started = m_backend.start();
+    if (started) {
+      return;
+    }
+    spdlog::error("backend not ready: {}; retrying every {} ms", started.error().message,
+                  k_start_retry.count());
+    m_thread = std::thread([this, last = started.error().message]() mutable { retry(last); });
+  }
+  ~BackendStarter() { stop(); }
+  BackendStarter(const BackendStarter&) = delete;
+  BackendStarter& operator=(const BackendStarter&) = delete;
+
+  // Stops retrying and joins; the backend must not be stopped while a start() runs.
+  void stop() {
+    {
+      const std::scoped_lock lock(m_mutex);
+      m_stopping = true;
+    }
+    m_wake.notify_all();
+    if (m_thread.joinable()) {
+      m_thread.join();
+    }
+  }
+
+ private:
+  void retry(std::string last) {
+    const auto since = std::chrono::steady_clock::now();
+    std::unique_lock lock(m_mutex);
+    while (!m_wake.wait_for(lock, k_start_retry, [&] { return m_stopping; })) {
+      lock.unlock();
+      auto started = m_backend.start();
+      lock.lock();
+      if (started) {
+        const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::steady_clock::now() - since);
+        spdlog::info("backend ready after {} ms", waited.count());
+        return;
+      }
+      // Log a change of reason once; the same reason every second is noise.
+      if (started.error().message != last) {
+        last = started.error().message;
+        spdlog::warn("backend not ready: {}", last);
+      }
+    }
+  }
+
+  backend::Backend& m_backend;
+  std::mutex m_mutex;
+  std::condition_variable m_wake;
+  bool m_stopping = false;
+  std::thread m_thread;
+};
 
 }  // namespace
 
@@ -124,7 +186,9 @@ std::string instance_name(const config::Config& config, const std::string& execu
     clean += keep ? c : '_';
   }
   std::array<char, 9> hash{};
-  std::snprintf(hash.data(), hash.size(), "%08x", fnv1a(config.server.intake));
+  const std::uint32_t hash_value =
+      fnv1a(config.server.state_dir, fnv1a(std::string_view("\0", 1), fnv1a(config.server.intake)));
+  std::snprintf(hash.data(), hash.size(), "%08x", hash_value);
   return clean + "-" + hash.data();
 }
 
@@ -138,14 +202,12 @@ int run(const config::Config& config) {
       config.server.executor.empty() ? host_name() : config.server.executor;
   const std::string instance = instance_name(config, executor);
   auto backend = backend::docker::make_docker_backend(config, instance);
-  if (auto started = backend->start(); !started) {
-    // The backend keeps retrying; until then tasks are answered 125 with its diagnostic.
-    spdlog::error("backend not ready: {}", started.error().message);
-  }
+  BackendStarter starter(*backend);
   transport::EventQueue events(k_event_queue_frames);
   auto opened = transport::Transport::open(transport_options(config), events);
   if (!opened) {
     spdlog::critical("{}", opened.error().message);
+    starter.stop();
     backend->stop();
     return 1;
   }
@@ -166,6 +228,7 @@ int run(const config::Config& config) {
   spdlog::info("{}: draining (grace {} ms)", strsignal(signal_number), config.server.grace_ms);
   handler.close_intake();
   transport.wake();
+  starter.stop();
   drain(scheduler, events, signal_fd->get(), std::chrono::milliseconds(config.server.grace_ms));
   transport.stop();
   transport_thread.join();

@@ -9,7 +9,9 @@
 namespace planificador::daemon {
 
 // Returns a stable instance name for container labels: the executor name plus a short hash
-// of the intake endpoint, so two daemons on one host never reap each other's containers.
+// of the intake endpoint and the state directory, so two daemons on one host never reap
+// each other's containers (even when both bind an ephemeral port such as `tcp://…:0`),
+// while a restart with the same config reaps what the previous run left.
 [[nodiscard]] std::string instance_name(const config::Config& config, const std::string& executor);
 
 // Returns the host name, or "planificador" if the kernel will not say.

@@ -31,6 +31,7 @@ struct Scheduler::Task {
   Clock::time_point admitted_at = Clock::now();
   os::Event cancel;
   bool started = false;
+  std::uint64_t start_number = 0;  // 1 for the first task any worker took, and so on
 };
 
 // Forwards a running task's output to the sink as APPEND_OUT / APPEND_ERR.
@@ -206,6 +207,7 @@ void Scheduler::worker_loop() {
       task = std::move(m_queue.front());
       m_queue.pop_front();
       task->started = true;
+      task->start_number = ++m_started;
       ++m_running;
     }
     if (m_options.on_room) {
@@ -224,6 +226,10 @@ void Scheduler::worker_loop() {
 void Scheduler::run_task(Task& task) {
   const auto& spec = task.admitted.spec;
   const auto queued_ms = elapsed_ms(task.admitted_at);
+  // The number says in which order the workers took the tasks, which the order of these
+  // lines (written by several workers) does not.
+  spdlog::debug("task {} image `{}`: start #{} after {} ms queued", spec.id.printable(),
+                task.admitted.image, task.start_number, queued_ms);
   TaskOutput output(m_sink, spec.id);
   backend::TaskResult result;
   try {

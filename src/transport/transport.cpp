@@ -18,6 +18,12 @@ namespace {
 
 // Frames handled per socket per poll round, so one busy socket cannot starve the others.
 constexpr int k_batch = 64;
+// Frames ZeroMQ may hold for the events socket's peer beyond the EventQueue. Its default
+// (1000) would let 64 MiB of 64 KiB chunks pile up inside the socket while a consumer is
+// away, four times the queue's own bound, and a consumer that disconnects loses whatever
+// ZeroMQ held for it (zmq_setsockopt(3), ZMQ_SNDHWM); the queue is the one buffer meant
+// to hold events under backpressure.
+constexpr int k_events_send_hwm = 64;
 
 std::string hex_head(const zmq::message_t& message) {
   static constexpr char k_digits[] = "0123456789abcdef";
@@ -96,6 +102,7 @@ Result<std::unique_ptr<Transport>> Transport::open(const TransportOptions& optio
     impl->intake.set(zmq::sockopt::maxmsgsize, max_size);
     impl->intake.set(zmq::sockopt::linger, 0);
     impl->events.set(zmq::sockopt::linger, linger);
+    impl->events.set(zmq::sockopt::sndhwm, k_events_send_hwm);
     if (!ep.control.empty()) {
       impl->control.emplace(impl->context, zmq::socket_type::sub);
       impl->control->set(zmq::sockopt::maxmsgsize, max_size);

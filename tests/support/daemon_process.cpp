@@ -29,20 +29,58 @@ std::string read_all(const std::string& path) {
   return text.str();
 }
 
-// Returns the shipped config.toml without its [server] table.
-std::string shipped_without_server(const std::string& path) {
+// Returns `isolation = "…"` for every runner when $PLANIFICADOR_TEST_ISOLATION names a
+// mode (ctest runs the execution and daemon suites once per mode), else "".
+std::string isolation_override() {
+  const char* mode = std::getenv("PLANIFICADOR_TEST_ISOLATION");
+  return mode != nullptr && *mode != '\0' ? "isolation = \"" + std::string(mode) + "\"\n" : "";
+}
+
+// Returns the shipped config.toml without its [server] table, with `socket` as the
+// [docker] socket when not empty, and only the [[runner]] tables of `images` when not empty.
+std::string shipped_without_server(const std::string& path, const std::string& socket = "",
+                                   const std::vector<std::string>& images = {}) {
   std::istringstream in(read_all(path));
   std::string out;
+  std::string table;   // the [[runner]] table being read, kept until its image is known
   std::string line;
   bool in_server = false;
-  while (std::getline(in, line)) {
-    if (line.starts_with("[")) {
-      in_server = line.starts_with("[server]");
+  bool in_runner = false;
+  bool keep_runner = true;
+  auto end_runner = [&] {
+    if (in_runner && keep_runner) {
+      out += table;
     }
-    if (!in_server) {
+    table.clear();
+  };
+  while (std::getline(in, line)) {
+    if (line.starts_with("[") && !line.starts_with("[runner.")) {
+      end_runner();
+      in_server = line.starts_with("[server]");
+      in_runner = line.starts_with("[[runner]]");
+      keep_runner = images.empty();
+    }
+    if (in_server) {
+      continue;
+    }
+    if (!socket.empty() && line.starts_with("socket =")) {
+      line = "socket = \"" + socket + "\"";
+    }
+    if (!in_runner) {
       out += line + "\n";
+      continue;
+    }
+    table += line + "\n";
+    if (line.starts_with("[[runner]]")) {
+      table += isolation_override();
+    }
+    for (const auto& image : images) {
+      if (line.starts_with("image = \"" + image + "\"")) {
+        keep_runner = true;
+      }
     }
   }
+  end_runner();
   return out;
 }
 
@@ -191,11 +229,16 @@ std::unique_ptr<DaemonProcess> DaemonProcess::start(const DaemonSettings& settin
                                                     std::chrono::milliseconds timeout) {
   std::unique_ptr<DaemonProcess> daemon(new DaemonProcess());
   std::string pattern = (fs::temp_directory_path() / "planificador-e2e-XXXXXX").string();
-  if (::mkdtemp(pattern.data()) == nullptr) {
+  if (!settings.directory.empty()) {
+    daemon->m_dir = settings.directory;
+    daemon->m_keep_dir = true;
+  } else if (::mkdtemp(pattern.data()) == nullptr) {
     error = "mkdtemp failed";
     return nullptr;
+  } else {
+    daemon->m_dir = pattern;
   }
-  daemon->m_dir = pattern;
+  daemon->m_docker_socket = settings.docker_socket;
   fs::create_directories(daemon->m_dir + "/state");
   std::ostringstream config;
   config << "[server]\n"
@@ -207,12 +250,17 @@ std::unique_ptr<DaemonProcess> DaemonProcess::start(const DaemonSettings& settin
          << "backlog = " << settings.backlog << "\n"
          << "executor = \"" << settings.executor << "\"\n"
          << "grace_ms = " << settings.grace_ms << "\n"
-         << "state_dir = \"" << daemon->m_dir << "/state\"\n\n"
-         << shipped_without_server(settings.shipped_config);
+         << "state_dir = \"" << daemon->m_dir << "/state\"\n"
+         << settings.extra_server << "\n\n"
+         << shipped_without_server(settings.shipped_config, settings.docker_socket,
+                                   settings.runner_images);
   const std::string config_path = daemon->m_dir + "/config.toml";
   std::ofstream(config_path) << config.str();
   const std::string log_path = daemon->m_dir + "/daemon.log";
   const std::string binary = settings.bin_dir + "/planificador";
+  // A restart in a kept directory must not find the previous run's "serving as".
+  std::error_code renamed;
+  fs::rename(log_path, log_path + ".previous", renamed);
   daemon->m_pid = ::fork();
   if (daemon->m_pid == 0) {
     const int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -250,12 +298,50 @@ DaemonProcess::~DaemonProcess() {
     (void)wait(10s);
   }
   if (!m_instance.empty()) {
-    for (const auto& id : containers_of(m_instance)) {
-      (void)run_command({"docker", "rm", "-f", id});
+    const std::string host = docker_host();
+    for (const auto& id : containers_of(m_instance, host)) {
+      std::vector<std::string> argv{"docker"};
+      if (!host.empty()) {
+        argv.insert(argv.end(), {"-H", host});
+      }
+      argv.insert(argv.end(), {"rm", "-f", id});
+      (void)run_command(argv);
     }
   }
-  std::error_code ignored;
-  fs::remove_all(m_dir, ignored);
+  if (!m_keep_dir) {
+    std::error_code ignored;
+    fs::remove_all(m_dir, ignored);
+  }
+}
+
+std::string DaemonProcess::docker_host() const {
+  if (m_docker_socket.empty() || m_docker_socket == "/var/run/docker.sock") {
+    return "";
+  }
+  return "unix://" + m_docker_socket;
+}
+
+bool DaemonProcess::wait_for_log(const std::string& text, std::chrono::milliseconds timeout) const {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (log().find(text) == std::string::npos) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return false;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  return true;
+}
+
+std::optional<int> DaemonProcess::kill_now(std::chrono::milliseconds timeout) {
+  if (m_reaped) {
+    return std::nullopt;
+  }
+  ::kill(m_pid, SIGKILL);
+  return wait(timeout);
+}
+
+bool DaemonProcess::running() {
+  return !m_reaped && !wait(0ms).has_value();
 }
 
 std::optional<int> DaemonProcess::wait(std::chrono::milliseconds timeout) {
@@ -274,10 +360,15 @@ std::optional<int> DaemonProcess::terminate(std::chrono::milliseconds timeout) {
 
 std::string DaemonProcess::log() const { return read_all(m_dir + "/daemon.log"); }
 
-std::vector<std::string> containers_of(const std::string& instance) {
-  const auto result = run_command({"docker", "ps", "-aq", "--filter",
-                                   "label=org.planificador.instance=" + instance},
-                                  "", 30s);
+std::vector<std::string> containers_of(const std::string& instance,
+                                       const std::string& docker_host) {
+  std::vector<std::string> argv{"docker"};
+  if (!docker_host.empty()) {
+    argv.insert(argv.end(), {"-H", docker_host});
+  }
+  argv.insert(argv.end(), {"ps", "-aq", "--no-trunc", "--filter",
+                           "label=org.planificador.instance=" + instance});
+  const auto result = run_command(argv, "", 30s);
   std::vector<std::string> ids;
   std::istringstream lines(result.out);
   std::string line;

@@ -63,6 +63,15 @@ struct DaemonSettings {
   std::uint64_t grace_ms = 5000;
   bool control = true;
   std::string executor = "e2e-host";
+  // Non-empty: the [docker] socket (a private engine, or a path with no engine yet).
+  std::string docker_socket;
+  // Non-empty: only the [[runner]] tables whose image is one of these.
+  std::vector<std::string> runner_images;
+  // Lines added to the [server] table (e.g. "pool = 1").
+  std::string extra_server;
+  // Non-empty: an existing directory for the config, state and log, kept afterwards, so
+  // a second start() with the same settings runs with the very same config (a restart).
+  std::string directory;
 };
 
 class DaemonProcess {
@@ -89,12 +98,27 @@ class DaemonProcess {
   [[nodiscard]] std::optional<int> terminate(std::chrono::milliseconds timeout);
   // Returns everything the daemon logged so far.
   [[nodiscard]] std::string log() const;
+  // Waits up to `timeout` until the log contains `text`; returns whether it does.
+  [[nodiscard]] bool wait_for_log(const std::string& text, std::chrono::milliseconds timeout) const;
+  // SIGKILLs the daemon (no drain, nothing cleaned up) and reaps it; returns the status
+  // (137), or nullopt when it did not die within `timeout`.
+  [[nodiscard]] std::optional<int> kill_now(std::chrono::milliseconds timeout =
+                                                std::chrono::milliseconds(10000));
+  // Returns true while the process runs (not yet reaped).
+  [[nodiscard]] bool running();
+  // Returns the config file and the state directory ([server] state_dir) it runs with.
+  [[nodiscard]] std::string config_path() const { return m_dir + "/config.toml"; }
+  [[nodiscard]] std::string state_dir() const { return m_dir + "/state"; }
+  // Returns the engine it uses as `docker -H` takes it, "" for the main engine.
+  [[nodiscard]] std::string docker_host() const;
 
  private:
   DaemonProcess() = default;
   std::optional<int> wait(std::chrono::milliseconds timeout);
 
   std::string m_dir;
+  bool m_keep_dir = false;
+  std::string m_docker_socket;
   pid_t m_pid = -1;
   bool m_reaped = false;
   std::string m_intake;
@@ -103,7 +127,9 @@ class DaemonProcess {
   std::string m_instance;
 };
 
-// Returns the ids of containers (running or not) labelled with `instance`.
-[[nodiscard]] std::vector<std::string> containers_of(const std::string& instance);
+// Returns the ids of containers (running or not) labelled with `instance`, asking the
+// engine `docker_host` names (`docker -H`; empty: the main engine).
+[[nodiscard]] std::vector<std::string> containers_of(const std::string& instance,
+                                                     const std::string& docker_host = "");
 
 }  // namespace planificador::testing

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
@@ -88,6 +89,7 @@ class Scheduler {
   std::deque<std::shared_ptr<Task>> m_queue;
   std::map<protocol::TaskId, std::shared_ptr<Task>> m_active;  // queued or running
   std::size_t m_running = 0;
+  std::uint64_t m_started = 0;  // tasks taken by a worker so far
   bool m_draining = false;
   bool m_stopping = false;
   bool m_drained = false;

@@ -142,7 +142,14 @@ Result<void> Server::run() {
     }
   }
   if (m_running) {
-    handle_kill();
+    // Told to stop (the engine stops the container): the program did not end by itself,
+    // and the daemon must say so rather than read a SIGKILL as the program's fate.
+    if (auto reaped = kill_and_reap(); !reaped) {
+      log(reaped.error().message);
+    }
+    m_running = false;
+    send({{"event", "exited"},
+          {"error", "sandbox helper stopped by signal " + std::to_string(m_stop_signal)}});
   }
   m_connection.reset();
   m_sandbox.reset();
@@ -161,6 +168,7 @@ void Server::handle_signals() {
   while (::read(m_signals.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
     if (info.ssi_signo != SIGCHLD) {
       m_stopping = true;
+      m_stop_signal = static_cast<int>(info.ssi_signo);
     }
   }
   (void)reap_children();

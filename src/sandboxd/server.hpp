@@ -70,6 +70,7 @@ class Server {
   os::Fd m_connection;
   bool m_connection_failed = false;  // close it at the next turn of the loop
   bool m_stopping = false;
+  int m_stop_signal = 0;
   std::optional<Sandbox> m_sandbox;  // started and ready, or running a program
   bool m_running = false;            // an exec was handed to the zygote, no "exited" yet
 };

@@ -2,22 +2,20 @@
 // then a start with the same config (nothing of the old run may survive), and an events
 // consumer that stops reading for 30 s under load (nothing lost, memory bounded).
 
-#include <signal.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <gtest/gtest.h>
-
 #include <filesystem>
 #include <regex>
 #include <set>
+#include <signal.h>
+#include <sys/stat.h>
 #include <thread>
+#include <unistd.h>
 
 #include "daemon_process.hpp"
 #include "e2e_common.hpp"
 #include "event_collector.hpp"
 #include "fake_backend.hpp"
 #include "resource_watch.hpp"
+#include <gtest/gtest.h>
 
 namespace planificador::testing {
 namespace {
@@ -47,10 +45,10 @@ std::set<std::pair<std::string, ino_t>> entries_with_inodes(const std::string& d
 
 TEST(DaemonFaults, SigkillThenRestartWithTheSameConfigLeavesNothingOfTheOldRun) {
   PLANIFICADOR_REQUIRE_E2E();
-  std::string dir = (fs::temp_directory_path() / "planificador-kill-XXXXXX").string();
-  ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+  const TempDir dir("planificador-kill-");
+  ASSERT_FALSE(dir.path().empty());
   auto settings = e2e_settings("kil");
-  settings.directory = dir;
+  settings.directory = dir.path();
   settings.runner_images = {"planificador/bash", "planificador/python"};
   std::string error;
   auto first = DaemonProcess::start(settings, error);
@@ -73,8 +71,8 @@ TEST(DaemonFaults, SigkillThenRestartWithTheSameConfigLeavesNothingOfTheOldRun) 
       ASSERT_TRUE(intake.send(submit_frame(make_id("queued", i), "python", "print(1)\n")));
     }
     const auto deadline = Clock::now() + k_task_wait;
-    while (Clock::now() < deadline && (events.task(sleepers[0]).out != "up\n" ||
-                                       events.task(sleepers[1]).out != "up\n")) {
+    while (Clock::now() < deadline &&
+           (events.task(sleepers[0]).out != "up\n" || events.task(sleepers[1]).out != "up\n")) {
       std::this_thread::sleep_for(20ms);
     }
     ASSERT_EQ(events.task(sleepers[1]).out, "up\n") << first->log();
@@ -109,8 +107,8 @@ TEST(DaemonFaults, SigkillThenRestartWithTheSameConfigLeavesNothingOfTheOldRun) 
   }
   // `docker rm -f` has killed them; the kernel may take a moment to finish the exits.
   const auto gone_deadline = Clock::now() + 10s;
-  while (Clock::now() < gone_deadline && !(pids_with_cmdline(marker).empty() &&
-                                           pids_in_containers(old_ids).empty())) {
+  while (Clock::now() < gone_deadline &&
+         !(pids_with_cmdline(marker).empty() && pids_in_containers(old_ids).empty())) {
     std::this_thread::sleep_for(50ms);
   }
   EXPECT_TRUE(pids_with_cmdline(marker).empty());
@@ -130,18 +128,7 @@ TEST(DaemonFaults, SigkillThenRestartWithTheSameConfigLeavesNothingOfTheOldRun) 
   EXPECT_EQ(second->terminate(60s), 0) << second->log();
   EXPECT_TRUE(containers_of(instance).empty());
   EXPECT_FALSE(fs::exists(second->state_dir() + "/" + instance));
-  second.reset();
-  first.reset();
-  std::error_code ignored;
-  fs::remove_all(dir, ignored);
 }
-
-// A task whose output waits for the absent consumer longer than its wall limit (10 s) is
-// killed for it (124): the worker's wall clock runs on while it is blocked handing the
-// output to the full events queue (backend/docker/exec_session.cpp), so a slow consumer
-// changes a task's outcome. Tolerated for the tasks running when the queue filled (at
-// most one per worker), whose delivered output must still be an exact prefix.
-constexpr bool k_tolerate_wall_limit_while_blocked = true;
 
 // What a task of the consumer test prints: 1,000,000 bytes naming the task.
 constexpr std::size_t k_output_bytes = 1000000;
@@ -240,10 +227,11 @@ TEST(DaemonFaults, EventsConsumerGoneForThirtySecondsUnderLoad) {
   print_figure("consumer gone: daemon VmRSS before / peak / after KiB",
                std::to_string(before_kb) + " / " + std::to_string(sampler.peak_kb()) + " / " +
                    std::to_string(after_kb));
-  print_figure("consumer gone: tasks received at the pause / finished by its end / longest "
-               "stall ms",
-               std::to_string(received_at_pause) + " / " + std::to_string(finished) + " / " +
-                   std::to_string(longest_stall.count()));
+  print_figure(
+      "consumer gone: tasks received at the pause / finished by its end / longest "
+      "stall ms",
+      std::to_string(received_at_pause) + " / " + std::to_string(finished) + " / " +
+          std::to_string(longest_stall.count()));
   print_figure("consumer gone: events received / bytes",
                std::to_string(events.frames()) + " / " + std::to_string(events.bytes()));
 
@@ -258,29 +246,17 @@ TEST(DaemonFaults, EventsConsumerGoneForThirtySecondsUnderLoad) {
   EXPECT_LT(paused_peak_kb - before_kb, k_bound_kb);
   EXPECT_LT(sampler.peak_kb() - before_kb, k_bound_kb);
   EXPECT_EQ(events.undecodable(), 0U);
-  std::size_t timed_out = 0;
+  // The wall limit (10 s) does not count the time a task's output waits for the consumer:
+  // every task ends by itself with its whole output.
   for (std::size_t i = 0; i < k_tasks; ++i) {
     const auto task = events.task(ids[i]);
     EXPECT_EQ(task.exits, 1U) << i;
     EXPECT_EQ(task.after_exit, 0U) << i;
-    const std::string expected = expected_output(i);
-    if (k_tolerate_wall_limit_while_blocked && task.exit_code == 124) {
-      // Every byte it wrote before the kill arrived, in order.
-      ++timed_out;
-      EXPECT_EQ(task.err, "planificador: time limit of 10000 ms exceeded\n") << i;
-      EXPECT_LE(task.out_bytes, k_output_bytes) << i;
-      EXPECT_EQ(task.out_hash, fnv1a64(std::string_view(expected).substr(0, task.out_bytes)))
-          << i;
-      continue;
-    }
     EXPECT_EQ(task.exit_code, 0) << i << ": " << task.err;
     EXPECT_EQ(task.err, "") << i;
     EXPECT_EQ(task.out_bytes, k_output_bytes) << i;
-    EXPECT_EQ(task.out_hash, fnv1a64(expected)) << i;
+    EXPECT_EQ(task.out_hash, fnv1a64(expected_output(i))) << i;
   }
-  print_figure("consumer gone: tasks killed by the wall limit while blocked",
-               std::to_string(timed_out));
-  EXPECT_LE(timed_out, settings.workers);
   EXPECT_EQ(daemon->terminate(60s), 0) << daemon->log();
 }
 

@@ -5,8 +5,6 @@
 // SPEC §3 promises: one EXITED when it is a SUBMIT whose task id can be read, else nothing.
 // The seed is printed; PLANIFICADOR_FUZZ_SEED replays a run.
 
-#include <gtest/gtest.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <random>
@@ -16,8 +14,10 @@
 #include "daemon_process.hpp"
 #include "e2e_common.hpp"
 #include "event_collector.hpp"
-#include "planificador/protocol/codec.hpp"
 #include "resource_watch.hpp"
+#include <gtest/gtest.h>
+
+#include "planificador/protocol/codec.hpp"
 
 namespace planificador::testing {
 namespace {
@@ -98,11 +98,13 @@ class Fuzzer {
   std::string template_frame() {
     // No runner matches these (a task that runs costs a worker tens of milliseconds;
     // runnable() sends those few on purpose), so the daemon must reject each.
-    static const std::vector<std::string> k_images{"nope", "", "bashx", "pyth", "c++x",
-                                                   std::string(255, 'i'), std::string(300, 'i')};
+    static const std::vector<std::string> k_images{
+        "nope", "", "bashx", "pyth", "c++x", std::string(255, 'i'), std::string(300, 'i')};
     static const std::vector<std::string> k_options{
-        "{}", "{\"stdn\":1}", "[1,2]", "{\"limits\":{\"wall_ms\":99999999}}", "{\"args\":",
-        "{\"stdin\":\"\\u0000x\"}", "\xff\xfe", "{\"files\":[{\"path\":\"../x\",\"content\":\"\"}]}"};
+        "{}",         "{\"stdn\":1}",
+        "[1,2]",      "{\"limits\":{\"wall_ms\":99999999}}",
+        "{\"args\":", "{\"stdin\":\"\\u0000x\"}",
+        "\xff\xfe",   "{\"files\":[{\"path\":\"../x\",\"content\":\"\"}]}"};
     protocol::TaskId id;
     switch (pick(3)) {
       case 0:
@@ -123,11 +125,11 @@ class Fuzzer {
       switch (pick(6)) {
         case 0:  // a length field says something else: huge, zero, off by one, random
           if (frame.size() >= 41) {
-            static constexpr std::uint32_t k_lies[] = {0xffffffffU, 0x7fffffffU, 0U, 1U,
-                                                       0x00100001U, 0x80000000U};
+            static constexpr std::uint32_t k_lies[] = {0xffffffffU, 0x7fffffffU, 0U,
+                                                       1U,          0x00100001U, 0x80000000U};
             const std::size_t at = 33 + 4 * pick(frame[0] == 0x10 ? 3 : 2);
-            std::uint32_t value = pick(2) == 0 ? k_lies[pick(6)]
-                                               : static_cast<std::uint32_t>(m_random());
+            std::uint32_t value =
+                pick(2) == 0 ? k_lies[pick(6)] : static_cast<std::uint32_t>(m_random());
             if (pick(3) == 0) {
               value = static_cast<std::uint32_t>(frame.size() + pick(3) - 1);
             }
@@ -160,16 +162,14 @@ class Fuzzer {
   // A SUBMIT that runs: a tiny bash program with its own exit status (below the codes
   // the daemon gives meanings to, so 125 always means the daemon's own answer).
   std::string runnable() {
-    return protocol::encode(protocol::Submit{protocol::TaskId{}, "bash",
-                                             "exit " + std::to_string(pick(120)) + "\n",
-                                             std::nullopt});
+    return protocol::encode(protocol::Submit{
+        protocol::TaskId{}, "bash", "exit " + std::to_string(pick(120)) + "\n", std::nullopt});
   }
 
   // A SUBMIT whose code is just beyond the 1 MiB maximum: read, then rejected.
   std::string big_code() {
-    return protocol::encode(protocol::Submit{protocol::TaskId{}, "bash",
-                                             std::string((std::size_t{1} << 20) + 1, '#'),
-                                             std::nullopt});
+    return protocol::encode(protocol::Submit{
+        protocol::TaskId{}, "bash", std::string((std::size_t{1} << 20) + 1, '#'), std::nullopt});
   }
 
   Frame multipart() {
@@ -371,9 +371,9 @@ TEST(LiveFuzz, MalformedFramesForSixtySecondsWhileValidTasksSucceed) {
   // Served throughout, not only before or after the storm: some valid task finished in
   // every 10 s of it.
   for (auto window = fuzz_start; window + 10s <= fuzz_start + k_fuzz_time; window += 10s) {
-    EXPECT_TRUE(std::any_of(valid.done.begin(), valid.done.end(), [&](auto done) {
-      return done >= window && done < window + 10s;
-    })) << "no valid task finished " << (window - fuzz_start) / 1s << " s into the fuzz";
+    EXPECT_TRUE(std::any_of(valid.done.begin(), valid.done.end(),
+                            [&](auto done) { return done >= window && done < window + 10s; }))
+        << "no valid task finished " << (window - fuzz_start) / 1s << " s into the fuzz";
   }
   EXPECT_EQ(daemon->log().find(" critical "), std::string::npos);
   EXPECT_EQ(daemon->terminate(60s), 0) << daemon->log().substr(0, 4000);

@@ -3,14 +3,11 @@
 // before and after), and fairness with the backlog full (tasks start in the order they
 // came, no producer starves, no task waits more than its turn).
 
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cstdlib>
 #include <map>
-#include <regex>
 #include <random>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -19,6 +16,8 @@
 #include "event_collector.hpp"
 #include "fake_backend.hpp"
 #include "resource_watch.hpp"
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 namespace planificador::testing {
 namespace {
@@ -49,13 +48,17 @@ SoakTask soak_task(std::size_t i, const std::string& runner) {
     return {id, submit_frame(id, runner, "console.log('" + word + "');\n"), word + "\n"};
   }
   if (runner == "c") {
-    return {id, submit_frame(id, runner, "#include <stdio.h>\nint main(void) { puts(\"" + word +
-                                             "\"); return 0; }\n"),
-            word + "\n"};
+    return {
+        id,
+        submit_frame(id, runner,
+                     "#include <stdio.h>\nint main(void) { puts(\"" + word + "\"); return 0; }\n"),
+        word + "\n"};
   }
   if (runner == "cpp") {
-    return {id, submit_frame(id, runner, "#include <iostream>\nint main() { std::cout << \"" +
-                                             word + "\" << '\\n'; }\n"),
+    return {id,
+            submit_frame(
+                id, runner,
+                "#include <iostream>\nint main() { std::cout << \"" + word + "\" << '\\n'; }\n"),
             word + "\n"};
   }
   if (i % 10 == 0) {
@@ -80,8 +83,11 @@ std::vector<SoakTask> soak_tasks(std::size_t total, std::map<std::string, std::s
   std::vector<std::string> runners;
   for (std::size_t i = 0; i < total; ++i) {
     const std::size_t slot = i % 200;
-    runners.push_back(slot == 0 ? "c" : slot == 1 ? "cpp" : slot < 6 ? "node"
-                                                    : slot < 18 ? "python" : "bash");
+    runners.push_back(slot == 0   ? "c"
+                      : slot == 1 ? "cpp"
+                      : slot < 6  ? "node"
+                      : slot < 18 ? "python"
+                                  : "bash");
   }
   std::shuffle(runners.begin(), runners.end(), std::mt19937(20261125));
   std::vector<SoakTask> tasks;
@@ -104,8 +110,8 @@ std::size_t wrong_answers(const std::vector<SoakTask>& tasks,
                        record.out == task.out && record.err.empty();
     if (!right && ++wrong <= 10) {
       ADD_FAILURE() << task.id.printable() << ": exits " << record.exits << ", after "
-                    << record.after_exit << ", code " << record.exit_code.value_or(-1)
-                    << ", out `" << record.out << "`, err `" << record.err << "`";
+                    << record.after_exit << ", code " << record.exit_code.value_or(-1) << ", out `"
+                    << record.out << "`, err `" << record.err << "`";
     }
   }
   return wrong;
@@ -113,10 +119,10 @@ std::size_t wrong_answers(const std::vector<SoakTask>& tasks,
 
 // Returns the containers of `instance` that are not running warm-pool containers.
 std::size_t containers_besides_pools(const std::string& instance) {
-  const auto pooled = run_command({"docker", "ps", "-q", "--no-trunc", "--filter",
-                                   "label=org.planificador.instance=" + instance, "--filter",
-                                   "label=org.planificador.task=pool", "--filter",
-                                   "status=running"});
+  const auto pooled =
+      run_command({"docker", "ps", "-q", "--no-trunc", "--filter",
+                   "label=org.planificador.instance=" + instance, "--filter",
+                   "label=org.planificador.task=pool", "--filter", "status=running"});
   std::size_t others = 0;
   for (const auto& id : containers_of(instance)) {
     others += pooled.out.find(id) == std::string::npos ? 1 : 0;
@@ -176,9 +182,9 @@ TEST(Load, SoakOfTenThousandTasksOverEveryRunner) {
   print_figure("soak tasks / seconds / tasks per second",
                std::to_string(total - k_warm_up) + " / " + std::to_string(seconds) + " / " +
                    std::to_string(static_cast<double>(total - k_warm_up) / seconds));
-  print_figure("soak daemon VmRSS start / peak / end KiB",
-               std::to_string(rss_start) + " / " + std::to_string(sampler.peak_kb()) + " / " +
-                   std::to_string(rss_end));
+  print_figure("soak daemon VmRSS start / peak / end KiB", std::to_string(rss_start) + " / " +
+                                                               std::to_string(sampler.peak_kb()) +
+                                                               " / " + std::to_string(rss_end));
   print_figure("soak daemon open fds start / end",
                std::to_string(fds_start) + " / " + std::to_string(fds_end));
   print_figure("soak containers seen", std::to_string(watch.seen().size()));
@@ -257,10 +263,9 @@ TEST(Load, FairnessWithTheBacklogFull) {
     producers.emplace_back([&, p] {
       IntakeSender intake(daemon->intake());
       for (std::size_t i = 0; i < k_each; ++i) {
-        EXPECT_TRUE(intake.send(submit_frame(sent[p][i], "bash",
-                                             "echo " + std::to_string(p) + "-" +
-                                                 std::to_string(i) + "\n",
-                                             "{}")));
+        EXPECT_TRUE(intake.send(
+            submit_frame(sent[p][i], "bash",
+                         "echo " + std::to_string(p) + "-" + std::to_string(i) + "\n", "{}")));
       }
     });
   }
@@ -316,9 +321,9 @@ TEST(Load, FairnessWithTheBacklogFull) {
   const double per_task_ms =
       static_cast<double>(total_ms) / static_cast<double>(k_producers * k_each - 1);
   const double turn_ms = static_cast<double>(settings.backlog) * per_task_ms;
-  print_figure("fairness: tasks / ms / mean ms per task",
-               std::to_string(k_producers * k_each) + " / " + std::to_string(total_ms) + " / " +
-                   std::to_string(per_task_ms));
+  print_figure("fairness: tasks / ms / mean ms per task", std::to_string(k_producers * k_each) +
+                                                              " / " + std::to_string(total_ms) +
+                                                              " / " + std::to_string(per_task_ms));
   print_figure("fairness: queued_ms min / median / max / one turn of the backlog",
                std::to_string(queued.front()) + " / " + std::to_string(queued[queued.size() / 2]) +
                    " / " + std::to_string(queued.back()) + " / " + std::to_string(turn_ms));

@@ -42,7 +42,7 @@ std::string shipped_without_server(const std::string& path, const std::string& s
                                    const std::vector<std::string>& images = {}) {
   std::istringstream in(read_all(path));
   std::string out;
-  std::string table;   // the [[runner]] table being read, kept until its image is known
+  std::string table;  // the [[runner]] table being read, kept until its image is known
   std::string line;
   bool in_server = false;
   bool in_runner = false;
@@ -340,9 +340,7 @@ std::optional<int> DaemonProcess::kill_now(std::chrono::milliseconds timeout) {
   return wait(timeout);
 }
 
-bool DaemonProcess::running() {
-  return !m_reaped && !wait(0ms).has_value();
-}
+bool DaemonProcess::running() { return !m_reaped && !wait(0ms).has_value(); }
 
 std::optional<int> DaemonProcess::wait(std::chrono::milliseconds timeout) {
   if (m_reaped) {

@@ -102,8 +102,8 @@ class DaemonProcess {
   [[nodiscard]] bool wait_for_log(const std::string& text, std::chrono::milliseconds timeout) const;
   // SIGKILLs the daemon (no drain, nothing cleaned up) and reaps it; returns the status
   // (137), or nullopt when it did not die within `timeout`.
-  [[nodiscard]] std::optional<int> kill_now(std::chrono::milliseconds timeout =
-                                                std::chrono::milliseconds(10000));
+  [[nodiscard]] std::optional<int> kill_now(
+      std::chrono::milliseconds timeout = std::chrono::milliseconds(10000));
   // Returns true while the process runs (not yet reaped).
   [[nodiscard]] bool running();
   // Returns the config file and the state directory ([server] state_dir) it runs with.

@@ -1,6 +1,8 @@
 #include "e2e_common.hpp"
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 
 #include "planificador/protocol/codec.hpp"
 
@@ -28,6 +30,20 @@ bool ends_with_diagnostic(const std::string& err) {
   const auto line_start = err.rfind('\n', err.size() - 2);
   const auto start = line_start == std::string::npos ? 0 : line_start + 1;
   return err.compare(start, 14, "planificador: ") == 0;
+}
+
+TempDir::TempDir(const std::string& prefix) {
+  std::string pattern = (std::filesystem::temp_directory_path() / (prefix + "XXXXXX")).string();
+  if (::mkdtemp(pattern.data()) != nullptr) {
+    m_path = pattern;
+  }
+}
+
+TempDir::~TempDir() {
+  if (!m_path.empty()) {
+    std::error_code ignored;
+    std::filesystem::remove_all(m_path, ignored);
+  }
 }
 
 void print_figure(const std::string& name, const std::string& value) {

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "daemon_process.hpp"
+
 #include "planificador/protocol/messages.hpp"
 
 namespace planificador::testing {
@@ -14,8 +15,8 @@ namespace planificador::testing {
 // directory, twice the instance name) must fit in 107 bytes. The instance label is still
 // unique per daemon: it hashes the daemon's private state directory.
 [[nodiscard]] DaemonSettings e2e_settings(const std::string& bin_dir,
-                                          const std::string& shipped_config,
-                                          const std::string& tag, std::size_t workers);
+                                          const std::string& shipped_config, const std::string& tag,
+                                          std::size_t workers);
 
 #ifdef PLANIFICADOR_BINARY_DIR
 // The same for the build and source trees of the test executable.
@@ -31,6 +32,22 @@ inline DaemonSettings e2e_settings(const std::string& tag, std::size_t workers =
 
 // Returns true when `err` ends with one `planificador: …\n` diagnostic line.
 [[nodiscard]] bool ends_with_diagnostic(const std::string& err);
+
+// A directory made by mkdtemp(3) from `prefix` in the temporary directory, removed with
+// everything in it when destroyed (declare it before the daemons that use it).
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix);
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  // Returns the directory's path, "" when mkdtemp failed.
+  [[nodiscard]] const std::string& path() const noexcept { return m_path; }
+
+ private:
+  std::string m_path;
+};
 
 // Prints one measured figure as "[figure] name = value" so runs can be compared.
 void print_figure(const std::string& name, const std::string& value);

@@ -39,7 +39,7 @@ struct TaskRecord {
   std::size_t exits = 0;       // EXITED messages (must be 1)
   std::size_t after_exit = 0;  // messages after the first EXITED (must be 0)
   std::size_t frames = 0;
-  std::uint64_t first_seq = 0;  // the collector-wide sequence number of its first frame
+  std::uint64_t first_seq = 0;      // the collector-wide sequence number of its first frame
   std::uint64_t first_out_seq = 0;  // of its first APPEND_OUT (0: none)
   Clock::time_point first_at{};
   Clock::time_point exit_at{};

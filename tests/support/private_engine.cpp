@@ -1,23 +1,23 @@
 #include "private_engine.hpp"
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/file.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <signal.h>
 #include <sstream>
+#include <sys/file.h>
+#include <sys/wait.h>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 #include "daemon_process.hpp"
 #include "resource_watch.hpp"
+
 #include "planificador/backend/docker/engine_client.hpp"
 
 namespace planificador::testing {
@@ -201,8 +201,7 @@ std::string PrivateEngine::launch(std::chrono::milliseconds timeout) {
     }
     std::this_thread::sleep_for(100ms);
   }
-  return "dockerd did not answer within " + std::to_string(timeout.count()) + " ms:\n" +
-         log_tail();
+  return "dockerd did not answer within " + std::to_string(timeout.count()) + " ms:\n" + log_tail();
 }
 
 bool PrivateEngine::answering() const {
@@ -223,9 +222,8 @@ std::string PrivateEngine::load_image(const std::string& image) const {
   if (image_id(host(), image) == wanted) {
     return "";
   }
-  const auto loaded =
-      run_command({"sh", "-c", "docker save '" + image + "' | docker -H '" + host() + "' load"},
-                  "", 10min);
+  const auto loaded = run_command(
+      {"sh", "-c", "docker save '" + image + "' | docker -H '" + host() + "' load"}, "", 10min);
   if (loaded.exit_code != 0 || image_id(host(), image) != wanted) {
     return "loading " + image + " failed: " + loaded.err;
   }

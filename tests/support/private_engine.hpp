@@ -4,11 +4,10 @@
 // touching the machine's main one that other tests and people use. The data root is kept
 // between runs: images loaded once stay loaded, so a rerun starts in seconds.
 
-#include <sys/types.h>
-
 #include <chrono>
 #include <memory>
 #include <string>
+#include <sys/types.h>
 
 namespace planificador::testing {
 
@@ -47,13 +46,12 @@ class PrivateEngine {
 
   // Sends `signal` to dockerd (SIGTERM: a restart's graceful stop; SIGKILL: a crash) and
   // waits up to `timeout` until it exited. Returns true once it is gone.
-  [[nodiscard]] bool stop(int signal, std::chrono::milliseconds timeout =
-                                          std::chrono::seconds(60));
+  [[nodiscard]] bool stop(int signal, std::chrono::milliseconds timeout = std::chrono::seconds(60));
   // Starts dockerd again (up to three times when it gives up at start) and waits up to
   // `timeout` each time until it answers. Returns "" on success, else the reason with the
   // tail of its log.
-  [[nodiscard]] std::string start_again(std::chrono::milliseconds timeout =
-                                            std::chrono::seconds(60));
+  [[nodiscard]] std::string start_again(
+      std::chrono::milliseconds timeout = std::chrono::seconds(60));
   // Returns true when the engine answers a ping now.
   [[nodiscard]] bool answering() const;
   // Returns the last `bytes` of dockerd's log.

@@ -160,10 +160,10 @@ void ContainerWatch::stop() {
 }
 
 void ContainerWatch::look() {
-  const auto listed = run_command(
-      docker_argv(m_host, {"ps", "-q", "--no-trunc", "--filter",
-                           "label=org.planificador.instance=" + m_instance}),
-      "", 30s);
+  const auto listed =
+      run_command(docker_argv(m_host, {"ps", "-q", "--no-trunc", "--filter",
+                                       "label=org.planificador.instance=" + m_instance}),
+                  "", 30s);
   std::vector<std::string> fresh;
   {
     std::istringstream ids(listed.out);

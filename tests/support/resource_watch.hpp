@@ -3,8 +3,6 @@
 // memory and descriptors from /proc, processes by command line or by container cgroup,
 // and the containers a daemon instance makes (and what they leave once gone).
 
-#include <sys/types.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -14,6 +12,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <sys/types.h>
 #include <thread>
 #include <vector>
 

@@ -185,7 +185,7 @@ class DockerBackend final : public Backend {
   std::atomic<bool> m_engine_lost{false};
   std::mutex m_sweep_mutex;
   SteadyClock::time_point m_last_sweep = SteadyClock::now();  // under m_sweep_mutex
-  SteadyClock::time_point m_last_ping{};                       // under m_sweep_mutex
+  SteadyClock::time_point m_last_ping{};                      // under m_sweep_mutex
 };
 
 // Callable again after a failure (the daemon retries until the engine answers, and
@@ -346,8 +346,7 @@ void DockerBackend::sweep_orphans() {
     spdlog::info("removing orphaned container {} ({})", container.id.substr(0, 12),
                  container.state);
     if (auto removed = m_engine.remove(container.id); !removed) {
-      spdlog::warn("remove container {}: {}", container.id.substr(0, 12),
-                   removed.error().message);
+      spdlog::warn("remove container {}: {}", container.id.substr(0, 12), removed.error().message);
     }
   }
 }

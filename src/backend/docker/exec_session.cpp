@@ -67,6 +67,10 @@ class ExecSession {
 
  private:
   Result<void> send_exec();
+  [[nodiscard]] Clock::time_point wall_deadline() const {
+    return m_start + milliseconds(m_request.wall_ms) +
+           std::chrono::duration_cast<Clock::duration>(m_blocked);
+  }
   void poll_once();
   void check_limits();
   void on_helper_message();
@@ -85,6 +89,7 @@ class ExecSession {
   os::Fd m_stdin;
   std::size_t m_stdin_offset = 0;
   Clock::time_point m_start;
+  Clock::duration m_blocked{0};  // spent waiting for the events consumer to take output
   Clock::time_point m_next_cpu_check;
   std::optional<Clock::time_point> m_kill_deadline;
   std::uint64_t m_cpu_base = 0;
@@ -140,7 +145,7 @@ void ExecSession::poll_once() {
   add(m_out.get(), POLLIN);
   add(m_err.get(), POLLIN);
   add(m_stdin.get(), POLLOUT);
-  auto until = m_start + milliseconds(m_request.wall_ms);
+  auto until = wall_deadline();
   if (m_kill_deadline) {
     until = *m_kill_deadline;
   }
@@ -179,7 +184,7 @@ void ExecSession::check_limits() {
   if (m_result.verdict != Verdict::none) {
     return;
   }
-  if (now >= m_start + milliseconds(m_request.wall_ms)) {
+  if (now >= wall_deadline()) {
     decide(Verdict::time_limit);
   } else if (now >= m_next_cpu_check) {
     m_next_cpu_check = now + k_cpu_poll;
@@ -234,7 +239,11 @@ void ExecSession::read_output(os::Fd& pipe, protocol::Stream stream) {
   const auto bytes = static_cast<std::uint64_t>(got);
   const auto deliver = static_cast<std::size_t>(std::min(bytes, allowance));
   if (deliver > 0) {
+    // A slow events consumer blocks this call (backpressure, SPEC §3); the program is not
+    // to blame for that time, so the wall-clock deadline moves by it.
+    const auto before = Clock::now();
     m_env.sink->output(stream, std::string_view(m_buffer.data(), deliver));
+    m_blocked += Clock::now() - before;
     m_budget.delivered += deliver;
   }
   if (bytes > allowance) {

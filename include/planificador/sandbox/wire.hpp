@@ -46,6 +46,9 @@
 //                              otherwise it is replaced. Answers {"ok":true,"clean":true}
 //                              when the next sandbox is ready, or {"ok":false,"error":"..."};
 //                              the connection then serves the next task.
+// When the helper itself is told to stop (SIGTERM, SIGINT, SIGHUP, SIGQUIT: the engine
+// stops the container) while a program runs, the program's tree is killed and its exec
+// answered {"event":"exited","error":"sandbox helper stopped by signal N"}.
 // A message that is not a JSON object, has an unknown or missing "op", or an exec while a
 // program runs, is answered {"ok":false,"error":"..."} and the helper closes the connection.
 // A connection closed by the daemon is a reset. The helper takes the next connection

@@ -29,7 +29,7 @@ void EventQueue::push(std::string frame) {
     ++m_discarded;
     return;
   }
-  append_locked(std::move(frame), false);
+  append_locked(std::move(frame));
 }
 
 void EventQueue::push_now(std::string frame) {
@@ -38,21 +38,24 @@ void EventQueue::push_now(std::string frame) {
     ++m_discarded;
     return;
   }
-  append_locked(std::move(frame), false);
+  append_locked(std::move(frame));
 }
 
-void EventQueue::push_front(std::string frame) {
-  const std::lock_guard lock(m_mutex);
-  append_locked(std::move(frame), true);
-}
-
-void EventQueue::append_locked(std::string frame, bool front) {
-  const bool was_empty = m_frames.empty();
-  if (front) {
-    m_frames.push_front(std::move(frame));
-  } else {
-    m_frames.push_back(std::move(frame));
+bool EventQueue::pop_if(const std::function<bool(const std::string&)>& send) {
+  {
+    const std::lock_guard lock(m_mutex);
+    if (m_frames.empty() || !send(m_frames.front())) {
+      return false;
+    }
+    m_frames.pop_front();
   }
+  m_room.notify_one();
+  return true;
+}
+
+void EventQueue::append_locked(std::string frame) {
+  const bool was_empty = m_frames.empty();
+  m_frames.push_back(std::move(frame));
   m_high_water = std::max(m_high_water, m_frames.size());
   if (was_empty) {
     // Only the empty → non-empty edge matters: the transport thread polls this fd only
@@ -60,20 +63,6 @@ void EventQueue::append_locked(std::string frame, bool front) {
     const std::uint64_t one = 1;
     [[maybe_unused]] const auto written = ::write(m_fd, &one, sizeof one);
   }
-}
-
-std::optional<std::string> EventQueue::try_pop() {
-  std::optional<std::string> frame;
-  {
-    const std::lock_guard lock(m_mutex);
-    if (m_frames.empty()) {
-      return std::nullopt;
-    }
-    frame = std::move(m_frames.front());
-    m_frames.pop_front();
-  }
-  m_room.notify_one();
-  return frame;
 }
 
 bool EventQueue::empty() const {

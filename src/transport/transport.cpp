@@ -181,14 +181,12 @@ void Transport::Impl::receive(zmq::socket_t& socket, Source source, FrameHandler
 }
 
 void Transport::Impl::send_queued() {
+  const auto send = [this](const std::string& frame) {
+    zmq::message_t message(frame.data(), frame.size());
+    return events.send(message, zmq::send_flags::dontwait).has_value();
+  };
   for (int i = 0; i < 4 * k_batch; ++i) {
-    auto frame = queue->try_pop();
-    if (!frame) {
-      return;
-    }
-    zmq::message_t message(frame->data(), frame->size());
-    if (!events.send(message, zmq::send_flags::dontwait)) {
-      queue->push_front(std::move(*frame));
+    if (!queue->pop_if(send)) {
       return;
     }
   }

@@ -3,6 +3,7 @@
 // transport thread, which alone owns the events socket. A full queue blocks the workers
 // (backpressure); nothing in it is ever dropped unless the daemon gives up on shutdown.
 
+#include <functional>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -28,10 +29,11 @@ class EventQueue {
   // which must never wait on itself; it keeps the overshoot bounded by reading intake
   // only while has_room().
   void push_now(std::string frame);
-  // Returns the oldest frame, or nullopt when empty. Wakes a blocked push().
-  [[nodiscard]] std::optional<std::string> try_pop();
-  // Puts `frame` back at the head (a send that would have blocked).
-  void push_front(std::string frame);
+  // Offers the oldest frame to `send` and removes it only when `send` returns true (a
+  // send that would have blocked leaves it in place, so no producer can take its slot in
+  // between). Returns false when the queue is empty or `send` refused. Wakes a blocked
+  // push() on success. `send` runs under the queue's lock: it must not block.
+  [[nodiscard]] bool pop_if(const std::function<bool(const std::string&)>& send);
 
   [[nodiscard]] bool empty() const;
   [[nodiscard]] std::size_t size() const;
@@ -52,7 +54,7 @@ class EventQueue {
   void clear_signal() const noexcept;
 
  private:
-  void append_locked(std::string frame, bool front);
+  void append_locked(std::string frame);
 
   const std::size_t m_capacity;
   mutable std::mutex m_mutex;

@@ -25,9 +25,6 @@ namespace fs = std::filesystem;
 
 constexpr auto k_task_wait = 120s;
 
-long long ms_since(Clock::time_point since) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since).count();
-}
 
 struct Answers {
   std::size_t failed = 0;  // 125 with a diagnostic

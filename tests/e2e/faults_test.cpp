@@ -25,9 +25,6 @@ namespace fs = std::filesystem;
 
 constexpr auto k_task_wait = 120s;
 
-long long ms_since(Clock::time_point since) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since).count();
-}
 
 // Every entry under `dir` with its inode: a name reused by the next run is a new inode.
 std::set<std::pair<std::string, ino_t>> entries_with_inodes(const std::string& dir) {

@@ -24,9 +24,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-long long ms_since(Clock::time_point since) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since).count();
-}
 
 struct SoakTask {
   protocol::TaskId id;

@@ -1,6 +1,7 @@
 #pragma once
 // Small helpers shared by the fault, load and fuzz end-to-end tests.
 
+#include <chrono>
 #include <optional>
 #include <string>
 
@@ -51,5 +52,12 @@ class TempDir {
 
 // Prints one measured figure as "[figure] name = value" so runs can be compared.
 void print_figure(const std::string& name, const std::string& value);
+
+// Returns the milliseconds elapsed since `since`.
+inline long long ms_since(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                               since)
+      .count();
+}
 
 }  // namespace planificador::testing

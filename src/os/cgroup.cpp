@@ -55,6 +55,18 @@ Result<std::string> read_fd(int fd, const std::string& path) {
   }
 }
 
+// Reads `path` through `fd`, opened on first use and kept: a cgroup file read again from
+// offset 0 is generated afresh, and the open is most of what a read would cost.
+Result<std::string> read_kept(Fd& fd, const std::string& path) {
+  if (!fd) {
+    fd.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) {
+      return fail_errno("open `" + path + "`");
+    }
+  }
+  return read_fd(fd.get(), path);
+}
+
 Result<std::string> read_file(const std::string& path) {
   const Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) {
@@ -64,7 +76,7 @@ Result<std::string> read_file(const std::string& path) {
 }
 
 Result<void> write_file(int fd, const std::string& path, std::string_view text) {
-  if (::write(fd, text.data(), text.size()) < 0) {
+  if (::pwrite(fd, text.data(), text.size(), 0) < 0) {
     return fail_errno("write `" + path + "`");
   }
   return {};
@@ -154,10 +166,10 @@ Result<Cgroup> Cgroup::of_process(pid_t pid, std::string_view root) {
 Result<std::uint64_t> Cgroup::cpu_usage_ns() const {
   if (m_paths.version == CgroupVersion::v1) {
     const std::string path = m_paths.cpu + "/cpuacct.usage";
-    return read_file(path).and_then(parse_number);
+    return read_kept(m_cpu, path).and_then(parse_number);
   }
   const std::string path = m_paths.cpu + "/cpu.stat";
-  return read_file(path)
+  return read_kept(m_cpu, path)
       .and_then([](const std::string& text) { return parse_keyed_value(text, "usage_usec"); })
       .map([](std::uint64_t usec) { return usec * 1000; });
 }
@@ -166,7 +178,7 @@ Result<std::uint64_t> Cgroup::oom_kills() const {
   const std::string path =
       m_paths.memory +
       (m_paths.version == CgroupVersion::v1 ? "/memory.oom_control" : "/memory.events");
-  return read_file(path).and_then(
+  return read_kept(m_oom, path).and_then(
       [](const std::string& text) { return parse_keyed_value(text, "oom_kill"); });
 }
 
@@ -174,11 +186,13 @@ Result<void> Cgroup::reset_memory_peak() {
   if (m_paths.version == CgroupVersion::v1) {
     // memory.max_usage_in_bytes: writing resets it to the current usage (cgroup-v1/memory.rst).
     const std::string path = m_paths.memory + "/memory.max_usage_in_bytes";
-    const Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
-    if (!fd) {
-      return fail_errno("open `" + path + "`");
+    if (!m_peak) {
+      m_peak.reset(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+      if (!m_peak) {
+        return fail_errno("open `" + path + "`");
+      }
     }
-    return write_file(fd.get(), path, "0");
+    return write_file(m_peak.get(), path, "0");
   }
   // v2 memory.peak: a write resets the peak seen through that open descriptor only
   // (Linux 6.12, cgroup-v2.rst), so the descriptor is kept for the later read.
@@ -196,7 +210,7 @@ Result<void> Cgroup::reset_memory_peak() {
 
 Result<std::uint64_t> Cgroup::memory_peak_bytes() const {
   if (m_paths.version == CgroupVersion::v1) {
-    return read_file(m_paths.memory + "/memory.max_usage_in_bytes").and_then(parse_number);
+    return read_kept(m_peak, m_paths.memory + "/memory.max_usage_in_bytes").and_then(parse_number);
   }
   const std::string path = m_paths.memory + "/memory.peak";
   if (m_peak) {

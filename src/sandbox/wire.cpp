@@ -116,13 +116,15 @@ Result<void> send_message(int socket, const nlohmann::json& body, std::span<cons
       static_cast<char>(length >> 24), static_cast<char>(length >> 16),
       static_cast<char>(length >> 8), static_cast<char>(length)};
 
-  // The descriptors go with the first byte of the prefix; once any byte is out they are
-  // out too, and the rest is plain data.
+  // Prefix and payload leave in one call, so the peer wakes once per message. The
+  // descriptors go with the first byte; once any byte is out they are out too, and the
+  // rest is plain data.
   alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * k_max_fds)> control{};
-  iovec io{const_cast<char*>(prefix.data()), prefix.size()};
+  std::array<iovec, 2> io{iovec{const_cast<char*>(prefix.data()), prefix.size()},
+                          iovec{const_cast<char*>(payload.data()), payload.size()}};
   msghdr header{};
-  header.msg_iov = &io;
-  header.msg_iovlen = 1;
+  header.msg_iov = io.data();
+  header.msg_iovlen = io.size();
   if (!fds.empty()) {
     header.msg_control = control.data();
     header.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
@@ -144,10 +146,14 @@ Result<void> send_message(int socket, const nlohmann::json& body, std::span<cons
     }
   }
   const auto first = static_cast<std::size_t>(sent);
-  if (auto rest = send_all(socket, prefix.data() + first, prefix.size() - first); !rest) {
-    return rest;
+  if (first < prefix.size()) {
+    if (auto rest = send_all(socket, prefix.data() + first, prefix.size() - first); !rest) {
+      return rest;
+    }
+    return send_all(socket, payload.data(), payload.size());
   }
-  return send_all(socket, payload.data(), payload.size());
+  const std::size_t payload_sent = first - prefix.size();
+  return send_all(socket, payload.data() + payload_sent, payload.size() - payload_sent);
 }
 
 Result<Message> receive_message(int socket) {

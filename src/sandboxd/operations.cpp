@@ -105,33 +105,39 @@ void Server::handle_message(sandbox::Message message) {
 
 void Server::handle_prepare(const nlohmann::json& body) {
   const auto files = body.find("files");
-  if (files == body.end() || !files->is_array()) {
+  if (files == body.end()) {
     send({{"ok", false}, {"error", "prepare: `files` is not an array"}});
     return;
   }
-  for (const auto& file : *files) {
+  if (auto refused = write_files(*files)) {
+    send({{"ok", false}, {"error", *refused}});
+    return;
+  }
+  send({{"ok", true}});
+}
+
+std::optional<std::string> Server::write_files(const nlohmann::json& files) {
+  if (!files.is_array()) {
+    return "prepare: `files` is not an array";
+  }
+  for (const auto& file : files) {
     const auto path = file.is_object() ? file.find("path") : file.end();
     const auto data = file.is_object() ? file.find("data") : file.end();
     if (!file.is_object() || path == file.end() || !path->is_string() || data == file.end() ||
         !data->is_string()) {
-      send({{"ok", false}, {"error", "prepare: a file needs string `path` and `data`"}});
-      return;
+      return "prepare: a file needs string `path` and `data`";
     }
     const std::string label = "file `" + path->get<std::string>() + "`: ";
     auto mode = mode_of(file, label);
     auto bytes = base64_decode(data->get_ref<const std::string&>());
     if (!mode || !bytes) {
-      const std::string error =
-          !mode ? mode.error().message : label + "`data` is not base64: " + bytes.error();
-      send({{"ok", false}, {"error", error}});
-      return;
+      return !mode ? mode.error().message : label + "`data` is not base64: " + bytes.error();
     }
     if (auto written = m_workspace.write_file(path->get<std::string>(), *bytes, *mode); !written) {
-      send({{"ok", false}, {"error", written.error().message}});
-      return;
+      return written.error().message;
     }
   }
-  send({{"ok", true}});
+  return std::nullopt;
 }
 
 void Server::handle_exec(sandbox::Message message) {
@@ -152,6 +158,12 @@ void Server::handle_exec(sandbox::Message message) {
   if (!env) {
     send({{"event", "exited"}, {"error", env.error().message}});
     return;
+  }
+  if (const auto files = message.body.find("files"); files != message.body.end()) {
+    if (auto refused = write_files(*files)) {
+      send({{"event", "exited"}, {"error", *refused}, {"rejected", true}});
+      return;
+    }
   }
   // A sandbox is normally waiting already; after a failed start or a kill, try once more.
   if (!m_sandbox) {

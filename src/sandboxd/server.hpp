@@ -56,6 +56,8 @@ class Server {
   void end_connection();
   void handle_message(sandbox::Message message);
   void handle_prepare(const nlohmann::json& body);
+  // Writes prepare's `files` list into the work directory; the refusal's text otherwise.
+  [[nodiscard]] std::optional<std::string> write_files(const nlohmann::json& files);
   void handle_exec(sandbox::Message message);
   void handle_kill();
   void handle_reset(const nlohmann::json& body);

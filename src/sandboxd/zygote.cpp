@@ -14,7 +14,6 @@
 #include <sys/ipc.h>
 #include <sys/msg.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/signalfd.h>
@@ -23,41 +22,18 @@
 #include <vector>
 
 #include "signals.hpp"
+#include "spawn.hpp"
 
 #include "planificador/sandbox/wire.hpp"
 
 namespace planificador::sandboxd {
 namespace {
 
-constexpr std::uint64_t k_max_cpu_s = 1'000'000'000;  // keeps seconds + 1 from wrapping
 constexpr const char* k_mqueue_dir = "/dev/mqueue";
 
-// In the forked child on its way to the program: a message on the program's stderr and
-// the conventional shell codes (127 not found, 126 anything else).
-[[noreturn]] void exec_failed(const char* program) {
-  const int err = errno;
-  const std::string message =
-      std::string("cannot execute `") + program + "`: " + std::strerror(err) + "\n";
-  (void)!::write(STDERR_FILENO, message.data(), message.size());
-  ::_exit(err == ENOENT || err == ENOTDIR ? 127 : 126);
-}
-
-[[noreturn]] void child_failed(const char* what) {
-  const std::string message =
-      std::string("planificador: ") + what + ": " + std::strerror(errno) + "\n";
-  (void)!::write(STDERR_FILENO, message.data(), message.size());
-  ::_exit(125);
-}
-
-struct Program {
-  std::vector<std::string> argv;
-  std::vector<std::string> env;
-  std::optional<std::uint64_t> rlimit_cpu_s;
-};
-
-std::optional<Program> parse_exec(const sandbox::Message& message) {
+std::optional<SpawnRequest> parse_exec(const sandbox::Message& message) {
   const auto& body = message.body;
-  Program program;
+  SpawnRequest program;
   for (const char* key : {"argv", "env"}) {
     const auto found = body.find(key);
     if (found == body.end() || !found->is_array()) {
@@ -81,56 +57,6 @@ std::optional<Program> parse_exec(const sandbox::Message& message) {
     return std::nullopt;
   }
   return program;
-}
-
-std::vector<char*> pointers(std::vector<std::string>& strings) {
-  std::vector<char*> result;
-  result.reserve(strings.size() + 1);
-  for (auto& value : strings) {
-    result.push_back(value.data());
-  }
-  result.push_back(nullptr);
-  return result;
-}
-
-// The program's own session (so a group kill never reaches the zygote), its three pipes
-// and nothing else, its CPU backstop, default signal handling, and exactly its environment.
-[[noreturn]] void become_program(Program& program, const std::vector<os::Fd>& fds) {
-  reset_signals();
-  if (::setsid() < 0) {
-    child_failed("setsid");
-  }
-  std::array<int, 3> moved{};
-  for (std::size_t i = 0; i < moved.size(); ++i) {
-    moved[i] = ::fcntl(fds[i].get(), F_DUPFD_CLOEXEC, 3);
-    if (moved[i] < 0) {
-      child_failed("move a descriptor");
-    }
-  }
-  for (std::size_t i = 0; i < moved.size(); ++i) {
-    if (::dup2(moved[i], static_cast<int>(i)) < 0) {
-      child_failed("dup2");
-    }
-  }
-  if (::close_range(3, ~0U, 0) != 0) {
-    for (int fd = 3; fd < 65536; ++fd) {
-      ::close(fd);
-    }
-  }
-  if (program.rlimit_cpu_s) {
-    // SIGXCPU at the soft limit, SIGKILL a second later if it is caught.
-    const auto seconds = static_cast<rlim_t>(std::min(*program.rlimit_cpu_s, k_max_cpu_s));
-    const rlimit limit{seconds, seconds + 1};
-    if (::setrlimit(RLIMIT_CPU, &limit) != 0) {
-      child_failed("setrlimit RLIMIT_CPU");
-    }
-  }
-  auto argv = pointers(program.argv);
-  auto env = pointers(program.env);
-  // execvp searches the PATH of `environ`, which must be the program's own.
-  environ = env.data();
-  ::execvp(argv[0], argv.data());
-  exec_failed(argv[0]);
 }
 
 // Kills every process of the namespace but the zygote (kill(2): pid -1 from init reaches
@@ -173,8 +99,8 @@ std::string remove_sysv_ipc() {
                           : kind[1] == 's' ? ::msgctl(id, IPC_RMID, nullptr)
                                            : ::semctl(id, 0, IPC_RMID);
       if (removed != 0 && errno != EINVAL && errno != EIDRM) {
-        failures += std::string(" ") + kind + " " + std::to_string(id) + ": " +
-                    std::strerror(errno) + ";";
+        failures +=
+            std::string(" ") + kind + " " + std::to_string(id) + ": " + std::strerror(errno) + ";";
       }
     }
   }
@@ -269,18 +195,17 @@ class Zygote {
     if (!program) {
       return false;
     }
-    const pid_t pid = ::fork();
-    if (pid < 0) {
-      const std::string error = std::string("fork: ") + std::strerror(errno);
-      return send({{"event", "exited"}, {"error", error}});
+    for (std::size_t i = 0; i < program->fds.size(); ++i) {
+      program->fds[i] = message.fds[i].get();
     }
-    if (pid == 0) {
-      become_program(*program, message.fds);
-    }
+    const auto pid = spawn_program(*program);
     // Only the program holds the task's pipes from here on.
     message.fds.clear();
-    m_program = pid;
-    return send({{"event", "started"}, {"pid", pid}});
+    if (!pid) {
+      return send({{"event", "exited"}, {"error", pid.error().message}});
+    }
+    m_program = *pid;
+    return send({{"event", "started"}, {"pid", *pid}});
   }
 
   // Reaps what ended; once the program itself has, everything else goes too, and only
@@ -333,6 +258,9 @@ int run_zygote(int control) {
   if (::prctl(PR_SET_DUMPABLE, 0) != 0 || ::fcntl(control, F_SETFD, FD_CLOEXEC) != 0) {
     return 125;
   }
+  // Default dispositions (an ignored SIGPIPE of the helper survived Bubblewrap's exec and
+  // would survive the program's), so a program starts with none of them changed.
+  reset_signals();
   // Only SIGCHLD is blocked: as init, any other signal a program sends it is dropped by
   // the kernel because it has no handler; a blocked one would be queued instead.
   sigset_t set;

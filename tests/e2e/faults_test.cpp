@@ -2,12 +2,14 @@
 // then a start with the same config (nothing of the old run may survive), and an events
 // consumer that stops reading for 30 s under load (nothing lost, memory bounded).
 
+#include <fcntl.h>
 #include <filesystem>
 #include <regex>
 #include <set>
 #include <signal.h>
 #include <sys/stat.h>
 #include <thread>
+#include <tuple>
 #include <unistd.h>
 
 #include "daemon_process.hpp"
@@ -27,14 +29,22 @@ constexpr auto k_task_wait = 120s;
 
 
 // Every entry under `dir` with its inode: a name reused by the next run is a new inode.
-std::set<std::pair<std::string, ino_t>> entries_with_inodes(const std::string& dir) {
-  std::set<std::pair<std::string, ino_t>> entries;
+// An entry's identity: its path, inode and birth time. ext4 hands a freed inode number to
+// the next file made, so a directory removed and made again under its old name may get its
+// old inode back; the birth time tells the two apart.
+using EntryIdentity = std::tuple<std::string, std::uint64_t, std::int64_t, std::uint32_t>;
+
+std::set<EntryIdentity> entries_with_inodes(const std::string& dir) {
+  std::set<EntryIdentity> entries;
   std::error_code error;
   for (auto it = fs::recursive_directory_iterator(dir, error);
        !error && it != fs::recursive_directory_iterator(); it.increment(error)) {
-    struct stat info {};
-    if (::lstat(it->path().c_str(), &info) == 0) {
-      entries.emplace(it->path().string(), info.st_ino);
+    struct statx info {};
+    if (::statx(AT_FDCWD, it->path().c_str(), AT_SYMLINK_NOFOLLOW, STATX_INO | STATX_BTIME,
+                &info) == 0) {
+      const bool born = (info.stx_mask & STATX_BTIME) != 0;
+      entries.emplace(it->path().string(), info.stx_ino, born ? info.stx_btime.tv_sec : 0,
+                      born ? info.stx_btime.tv_nsec : 0U);
     }
   }
   return entries;
@@ -111,7 +121,7 @@ TEST(DaemonFaults, SigkillThenRestartWithTheSameConfigLeavesNothingOfTheOldRun) 
   EXPECT_TRUE(pids_with_cmdline(marker).empty());
   EXPECT_TRUE(pids_in_containers(old_ids).empty());
   for (const auto& entry : entries_with_inodes(second->state_dir())) {
-    EXPECT_FALSE(old_entries.contains(entry)) << "left by the old run: " << entry.first;
+    EXPECT_FALSE(old_entries.contains(entry)) << "left by the old run: " << std::get<0>(entry);
   }
 
   EventCollector events(second->events());

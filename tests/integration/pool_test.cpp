@@ -367,6 +367,9 @@ TEST_P(PoolTest, AContainerIsRetiredAfterMaxTasks) {
   EXPECT_EQ(stats.served, 7U);
   EXPECT_EQ(stats.retired, 2U);
   EXPECT_EQ(stats.created, 3U);
+  // The retired ones are removed in the background: none is left behind.
+  EXPECT_TRUE(wait_until([&] { return pool->containers().size() == 1; }, 30s))
+      << pool->containers().size() << " containers";
 }
 
 TEST_P(PoolTest, StopRemovesEveryContainer) {

@@ -69,6 +69,13 @@ TEST_F(Sandboxd, GivesExactlyTheRequestedEnvironment) {
             "X=a=b\n");
 }
 
+TEST_F(Sandboxd, StartsTheProgramWithNoSignalBlockedOrIgnored) {
+  // The helper ignores SIGPIPE; an ignored disposition survives exec, so the zygote must
+  // undo it before any program inherits it.
+  auto result = run(connection(), {"grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"});
+  EXPECT_EQ(result.out, "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n");
+}
+
 TEST_F(Sandboxd, ReportsAMissingProgramAs127) {
   auto result = run(connection(), {"no-such-program-here"});
   ASSERT_TRUE(WIFEXITED(result.status()));
@@ -87,6 +94,44 @@ TEST_F(Sandboxd, WritesFilesWithSubdirectoriesAndModes) {
   ASSERT_EQ(reply, nlohmann::json({{"ok", true}}));
   auto result = run(connection(), {"sh", "-c", "./run.sh; stat -c '%a %n' run.sh src/other.txt"});
   EXPECT_EQ(result.out, "from a file\n755 run.sh\n644 src/other.txt\n");
+}
+
+TEST_F(Sandboxd, WritesTheFilesOfAnExecBeforeItsProgramStarts) {
+  Stdio stdio;
+  const std::array<int, 3> fds{stdio.stdin_read.get(), stdio.stdout_write.get(),
+                               stdio.stderr_write.get()};
+  const nlohmann::json exec = {
+      {"op", "exec"},
+      {"argv", {"sh", "-c", "cat main.sh lib/data"}},
+      {"files", {file_entry("main.sh", "echo one\n"), file_entry("lib/data", "two\n")}}};
+  ASSERT_TRUE(send_message(connection(), exec, fds));
+  stdio.stdin_read.reset();
+  stdio.stdout_write.reset();
+  stdio.stderr_write.reset();
+  stdio.stdin_write.reset();
+  EXPECT_EQ(receive(connection())["event"], "started");
+  EXPECT_EQ(receive(connection()).value("wait_status", -1), 0);
+  EXPECT_EQ(read_to_eof(stdio.stdout_read.get()), "echo one\ntwo\n");
+}
+
+TEST_F(Sandboxd, RunsNothingWhenAFileOfTheExecIsRefused) {
+  Stdio stdio;
+  const std::array<int, 3> fds{stdio.stdin_read.get(), stdio.stdout_write.get(),
+                               stdio.stderr_write.get()};
+  const nlohmann::json exec = {{"op", "exec"},
+                               {"argv", {"sh", "-c", "echo ran"}},
+                               {"files", {file_entry("../x", "escaped")}}};
+  ASSERT_TRUE(send_message(connection(), exec, fds));
+  stdio.stdin_read.reset();
+  stdio.stdout_write.reset();
+  stdio.stderr_write.reset();
+  const auto answer = receive(connection());
+  EXPECT_EQ(answer, nlohmann::json({{"event", "exited"},
+                                    {"error", "file `../x`: path escapes the work directory"},
+                                    {"rejected", true}}));
+  EXPECT_EQ(read_to_eof(stdio.stdout_read.get()), "");
+  // The connection still serves.
+  EXPECT_EQ(run(connection(), {"sh", "-c", "echo still"}).out, "still\n");
 }
 
 TEST_F(Sandboxd, RejectsPathsThatEscapeTheWorkDirectory) {

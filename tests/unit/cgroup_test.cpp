@@ -1,6 +1,7 @@
 #include "planificador/os/cgroup.hpp"
 
 #include <unistd.h>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -104,6 +105,31 @@ TEST(Cgroup, ReadsTheAccountingOfThisProcess) {
   const auto peak = cgroup->memory_peak_bytes();
   ASSERT_TRUE(peak) << peak.error().message;
   EXPECT_GT(*peak, 0U);
+}
+
+TEST(Cgroup, KeptDescriptorsSeeEveryResetAndEveryNewPeak) {
+  auto cgroup = Cgroup::of_process(::getpid());
+  if (!cgroup) {
+    GTEST_SKIP() << "no cgroup accounting here: " << cgroup.error().message;
+  }
+  for (int round = 0; round < 3; ++round) {
+    if (auto reset = cgroup->reset_memory_peak(); !reset) {
+      GTEST_SKIP() << "the peak cannot be reset here: " << reset.error().message;
+    }
+    const auto before = cgroup->memory_peak_bytes();
+    ASSERT_TRUE(before) << before.error().message;
+    {
+      // 64 MiB touched: the peak read through the same descriptors must show it (with room
+      // for other processes of the same cgroup freeing memory meanwhile).
+      std::vector<char> block(64U << 20U);
+      for (std::size_t i = 0; i < block.size(); i += 4096) {
+        block[i] = static_cast<char>(i);
+      }
+      const auto during = cgroup->memory_peak_bytes();
+      ASSERT_TRUE(during) << during.error().message;
+      EXPECT_GE(*during, *before + (32U << 20U)) << "round " << round;
+    }
+  }
 }
 
 }  // namespace

@@ -97,7 +97,7 @@ TEST(ConfigDefaults, EveryOmittedKeyTakesItsDefault) {
   EXPECT_EQ(runner.compile_wall_ms, 30000U);
   EXPECT_EQ(runner.pool, 4U);
   EXPECT_EQ(runner.isolation, Isolation::strict);
-  EXPECT_EQ(runner.max_tasks, 200U);
+  EXPECT_EQ(runner.max_tasks, 1000U);
   EXPECT_EQ(runner.line, 2U);
   const std::vector<std::pair<std::string, std::string>> env{
       {"PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},

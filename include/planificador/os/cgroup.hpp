@@ -58,7 +58,11 @@ class Cgroup {
 
  private:
   CgroupPaths m_paths;
-  Fd m_peak;  // v2: the memory.peak descriptor whose reset is local to it
+  // Opened on first use and kept (the container's cgroup is read a few times per task).
+  mutable Fd m_cpu;   // cpuacct.usage (v1), cpu.stat (v2)
+  mutable Fd m_oom;   // memory.oom_control (v1), memory.events (v2)
+  mutable Fd m_peak;  // v1 memory.max_usage_in_bytes; v2 memory.peak, whose reset is local
+                      // to the descriptor it was written through
 };
 
 }  // namespace planificador::os

@@ -13,8 +13,11 @@
 //            directories are created as needed; prepare may come more than once.
 //   helper → {"ok":true} | {"ok":false,"error":"file `../x`: path escapes the work directory"}
 //            (files before the failing one stay written; the task should be reset)
-//   daemon → {"op":"exec","argv":[...],"env":["K=V",...],"rlimit_cpu_s":N}
-//            + fds [stdin, stdout, stderr]  (exactly 3; "env" and "rlimit_cpu_s" optional)
+//   daemon → {"op":"exec","argv":[...],"env":["K=V",...],"rlimit_cpu_s":N,"files":[...]}
+//            + fds [stdin, stdout, stderr]  (exactly 3; "env", "rlimit_cpu_s", "files"
+//            optional). "files" is prepare's list, written before the program starts (one
+//            round trip instead of two); when one is refused the answer is
+//            {"event":"exited","error":"file `../x`: ...","rejected":true} and nothing runs.
 //            The program sees exactly `env`, plus PATH and HOME=/work when not in it.
 //            rlimit_cpu_s (a positive integer) is RLIMIT_CPU, a backstop to the daemon's own
 //            CPU accounting. The helper closes its copies of the fds once the program has

@@ -86,9 +86,10 @@ Result<std::string> stage_helper(Result<std::string> source, const std::string& 
     fs::copy_file(*source, partial, fs::copy_options::overwrite_existing, error);
   }
   if (!error) {
-    fs::permissions(partial, fs::perms::owner_all | fs::perms::group_read |
-                                 fs::perms::group_exec | fs::perms::others_read |
-                                 fs::perms::others_exec, error);
+    fs::permissions(partial,
+                    fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                        fs::perms::others_read | fs::perms::others_exec,
+                    error);
   }
   if (!error) {
     fs::rename(partial, target, error);
@@ -132,8 +133,7 @@ class DockerBackend final : public Backend {
       : m_config(config),
         m_instance(std::move(instance)),
         m_engine(config.docker.socket),
-        m_helper(stage_helper(resolve_helper(config.docker), config.server.state_dir,
-                              m_instance)),
+        m_helper(stage_helper(resolve_helper(config.docker), config.server.state_dir, m_instance)),
         m_seccomp(resolve_seccomp(config.docker)),
         m_state_dir(config.server.state_dir + "/" + m_instance) {}
 
@@ -273,11 +273,19 @@ void DockerBackend::start_pools() {
     if (runner.pool == 0) {
       continue;
     }
-    PoolSettings settings{
-        ContainerSpec{runner.image, m_instance, k_pooled_task_label, *m_helper, {}, *m_seccomp,
-                      runner.limits, m_config.docker},
-        "planificador-" + m_instance + "-r" + std::to_string(index) + "-w", m_state_dir,
-        runner.pool, runner.max_tasks, runner.isolation};
+    PoolSettings settings{ContainerSpec{runner.image,
+                                        m_instance,
+                                        k_pooled_task_label,
+                                        *m_helper,
+                                        {},
+                                        *m_seccomp,
+                                        runner.limits,
+                                        m_config.docker},
+                          "planificador-" + m_instance + "-r" + std::to_string(index) + "-w",
+                          m_state_dir,
+                          runner.pool,
+                          runner.max_tasks,
+                          runner.isolation};
     auto pool = std::make_unique<Pool>(m_engine, m_registry, std::move(settings));
     pool->start();
     m_pools.emplace(&runner, std::move(pool));
@@ -460,7 +468,8 @@ TaskResult DockerBackend::run_fresh(const TaskSpec& spec, OutputSink& sink,
   if (!container) {
     return container_failure(container.error(), spec.runner->image);
   }
-  return run_task(*container, spec, sink, cancel, m_config.output.chunk_bytes);
+  return run_task(*container, spec, sink, cancel, m_config.output.chunk_bytes,
+                  m_config.output.flush_ms);
 }
 
 // One task on a warm container. The container goes back to the pool (which has it reset)
@@ -473,7 +482,8 @@ TaskResult DockerBackend::run_pooled(Pool& pool, const TaskSpec& spec, OutputSin
   }
   Container& container = leased->container;
   const std::uint64_t oom_before = container.cgroup().oom_kills().value_or(0);
-  TaskResult result = run_task(container, spec, sink, cancel, m_config.output.chunk_bytes);
+  TaskResult result = run_task(container, spec, sink, cancel, m_config.output.chunk_bytes,
+                               m_config.output.flush_ms);
   ++leased->tasks;
   // An executor failure is an anomaly: whatever caused it, the container is not trusted.
   bool reusable = !container.killed() && result.status != Status::error;

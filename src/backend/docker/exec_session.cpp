@@ -54,10 +54,12 @@ class ExecSession {
     }
     while (!m_exited) {
       poll_once();
+      flush_if_due();
       check_limits();
     }
     m_stdin.reset();
     drain();
+    flush();
     m_result.wall_ms = elapsed_ms(m_start);
     if (auto usage = m_env.cgroup->cpu_usage_ns(); usage && *usage >= m_cpu_base) {
       m_result.cpu_ns = *usage - m_cpu_base;
@@ -78,6 +80,10 @@ class ExecSession {
   void write_stdin();
   void decide(Verdict verdict);
   void drain();
+  void hold(protocol::Stream stream, std::string_view bytes);
+  void flush();
+  void flush_if_due();
+  [[nodiscard]] Clock::time_point next_wakeup(Clock::time_point until) const;
 
   const ExecEnvironment& m_env;
   const ExecRequest& m_request;
@@ -95,6 +101,11 @@ class ExecSession {
   std::uint64_t m_cpu_base = 0;
   bool m_exited = false;
   bool m_container_killed = false;
+  // Output read but not yet delivered, in arrival order (adjacent reads of one stream
+  // merged), and when its oldest byte must be out.
+  std::vector<std::pair<protocol::Stream, std::string>> m_pending;
+  std::size_t m_pending_bytes = 0;
+  std::optional<Clock::time_point> m_flush_deadline;
 };
 
 Result<void> ExecSession::send_exec() {
@@ -109,10 +120,13 @@ Result<void> ExecSession::send_exec() {
   }
   const int err_end = m_request.merge_output ? out->write.get() : err->write.get();
   const std::array<int, 3> fds{in->read.get(), out->write.get(), err_end};
-  const nlohmann::json exec = {{"op", "exec"},
-                               {"argv", m_request.argv},
-                               {"env", m_request.env},
-                               {"rlimit_cpu_s", rlimit_cpu_seconds(m_request.cpu_ms)}};
+  nlohmann::json exec = {{"op", "exec"},
+                         {"argv", m_request.argv},
+                         {"env", m_request.env},
+                         {"rlimit_cpu_s", rlimit_cpu_seconds(m_request.cpu_ms)}};
+  if (!m_request.files.is_null()) {
+    exec["files"] = m_request.files;
+  }
   m_cpu_base = m_env.cgroup->cpu_usage_ns().value_or(0);
   m_start = Clock::now();
   m_next_cpu_check = m_start + k_cpu_poll;
@@ -149,7 +163,7 @@ void ExecSession::poll_once() {
   if (m_kill_deadline) {
     until = *m_kill_deadline;
   }
-  const int ready = ::poll(fds.data(), count, poll_timeout(Clock::now(), until));
+  const int ready = ::poll(fds.data(), count, poll_timeout(Clock::now(), next_wakeup(until)));
   if (ready <= 0) {
     return;
   }
@@ -213,6 +227,7 @@ void ExecSession::on_helper_message() {
     return;
   }
   m_result.error = body.value("error", "unexpected answer from the sandbox helper: " + body.dump());
+  m_result.rejected = body.value("rejected", false);
 }
 
 void ExecSession::read_output(os::Fd& pipe, protocol::Stream stream) {
@@ -239,16 +254,55 @@ void ExecSession::read_output(os::Fd& pipe, protocol::Stream stream) {
   const auto bytes = static_cast<std::uint64_t>(got);
   const auto deliver = static_cast<std::size_t>(std::min(bytes, allowance));
   if (deliver > 0) {
-    // A slow events consumer blocks this call (backpressure, SPEC §3); the program is not
-    // to blame for that time, so the wall-clock deadline moves by it.
-    const auto before = Clock::now();
-    m_env.sink->output(stream, std::string_view(m_buffer.data(), deliver));
-    m_blocked += Clock::now() - before;
+    hold(stream, std::string_view(m_buffer.data(), deliver));
     m_budget.delivered += deliver;
   }
   if (bytes > allowance) {
     decide(Verdict::output_limit);
   }
+}
+
+// Keeps `bytes` for delivery within flush_ms: a program that writes and ends at once has
+// its output and its end sent together, one wakeup of the events path instead of several.
+void ExecSession::hold(protocol::Stream stream, std::string_view bytes) {
+  if (!m_pending.empty() && m_pending.back().first == stream) {
+    m_pending.back().second.append(bytes);
+  } else {
+    m_pending.emplace_back(stream, std::string(bytes));
+  }
+  m_pending_bytes += bytes.size();
+  if (!m_flush_deadline) {
+    m_flush_deadline = Clock::now() + milliseconds(m_budget.flush_ms);
+  }
+  if (m_budget.flush_ms == 0 || m_pending_bytes >= m_budget.chunk_bytes) {
+    flush();
+  }
+}
+
+void ExecSession::flush() {
+  // A slow events consumer blocks the sink (backpressure, SPEC §3); the program is not to
+  // blame for that time, so the wall-clock deadline moves by it.
+  const auto before = Clock::now();
+  const std::size_t chunk = std::max<std::size_t>(m_budget.chunk_bytes, 1);
+  for (const auto& [stream, bytes] : m_pending) {
+    for (std::size_t offset = 0; offset < bytes.size(); offset += chunk) {
+      m_env.sink->output(stream, std::string_view(bytes).substr(offset, chunk));
+    }
+  }
+  m_blocked += Clock::now() - before;
+  m_pending.clear();
+  m_pending_bytes = 0;
+  m_flush_deadline.reset();
+}
+
+void ExecSession::flush_if_due() {
+  if (m_flush_deadline && Clock::now() >= *m_flush_deadline) {
+    flush();
+  }
+}
+
+Clock::time_point ExecSession::next_wakeup(Clock::time_point until) const {
+  return m_flush_deadline ? std::min(until, *m_flush_deadline) : until;
 }
 
 void ExecSession::write_stdin() {
@@ -298,8 +352,11 @@ void ExecSession::drain() {
       deadline = Clock::now() + 2 * k_drain_grace;
     }
     std::array<pollfd, 2> fds{pollfd{m_out.get(), POLLIN, 0}, pollfd{m_err.get(), POLLIN, 0}};
-    const auto left = std::chrono::duration_cast<milliseconds>(deadline - now).count() + 1;
-    if (::poll(fds.data(), fds.size(), static_cast<int>(left)) <= 0) {
+    const auto left =
+        std::chrono::duration_cast<milliseconds>(next_wakeup(deadline) - now).count() + 1;
+    const int ready = ::poll(fds.data(), fds.size(), static_cast<int>(left));
+    flush_if_due();
+    if (ready <= 0) {
       continue;
     }
     if (fds[0].revents != 0) {

@@ -68,6 +68,15 @@ void Pool::fill_loop() {
       break;
     }
     const auto now = Clock::now();
+    if ((m_idle.size() + m_busy >= m_settings.size || now < retry_at) && !m_retiring.empty()) {
+      // Removal comes after the refill: a task may be waiting for the new container.
+      auto retired = std::move(m_retiring.back());
+      m_retiring.pop_back();
+      lock.unlock();
+      retired.reset();
+      lock.lock();
+      continue;
+    }
     if (m_idle.size() + m_busy >= m_settings.size || now < retry_at) {
       const auto wait = now < retry_at ? std::chrono::duration_cast<milliseconds>(retry_at - now)
                                        : k_sweep_interval;
@@ -152,11 +161,10 @@ std::unique_ptr<PooledContainer> Pool::take(const os::Event& cancel) {
       if (ready_to_serve(*container, k_reset_timeout)) {
         return container;
       }
-      container.reset();
       lock.lock();
       --m_busy;
       ++m_stats.retired;
-      m_changed.notify_all();
+      retire(std::move(container), lock);
     }
     if (m_stopping || m_creating == 0 || cancel.is_set()) {
       return nullptr;
@@ -187,9 +195,20 @@ void Pool::give_back(std::unique_ptr<PooledContainer> container, bool reusable) 
     return;
   }
   ++m_stats.retired;
+  retire(std::move(container), lock);
+}
+
+void Pool::retire(std::unique_ptr<PooledContainer> container, std::unique_lock<std::mutex>& lock) {
+  container->container.disconnect();
+  if (m_filler.joinable() && !m_stopping) {
+    m_retiring.push_back(std::move(container));
+    m_changed.notify_all();
+    return;
+  }
   m_changed.notify_all();
   lock.unlock();
   container.reset();
+  lock.lock();
 }
 
 void Pool::stop() {
@@ -203,11 +222,14 @@ void Pool::stop() {
   if (m_filler.joinable() && m_filler.get_id() != std::this_thread::get_id()) {
     m_filler.join();
   }
+  std::vector<std::unique_ptr<PooledContainer>> retiring;
   {
     const std::scoped_lock lock(m_mutex);
     idle.swap(m_idle);
+    retiring.swap(m_retiring);
   }
   idle.clear();
+  retiring.clear();
 }
 
 PoolStats Pool::stats() const {
@@ -229,8 +251,7 @@ Result<void> request_reset(int socket, config::Isolation isolation) {
 Result<void> await_reset(int socket, std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   for (;;) {
-    const auto left =
-        std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
+    const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
     pollfd fd{socket, POLLIN, 0};
     if (::poll(&fd, 1, static_cast<int>(std::max<long long>(left, 0))) <= 0) {
       return fail("no answer to reset within " + std::to_string(timeout.count()) + " ms");

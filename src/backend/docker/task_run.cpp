@@ -12,26 +12,15 @@ namespace {
 
 using protocol::Status;
 
-// Writes the code and the task's files into the work directory. Returns nullopt when
-// done, or the task's outcome when the helper refused (a bad path: rejected).
-std::optional<TaskResult> prepare(int socket, const TaskSpec& spec) {
+// The code and the task's files, as the helper writes them into the work directory
+// before the first program starts.
+nlohmann::json files_of(const TaskSpec& spec) {
   nlohmann::json files = nlohmann::json::array();
   files.push_back({{"path", spec.runner->file}, {"data", base64_encode(spec.code)}});
   for (const auto& file : spec.options.files) {
     files.push_back({{"path", file.path}, {"data", base64_encode(file.content)}});
   }
-  if (auto sent = sandbox::send_message(socket, {{"op", "prepare"}, {"files", files}}); !sent) {
-    return failed_outcome(Status::error,
-                          "send prepare to the sandbox helper: " + sent.error().message);
-  }
-  auto answer = sandbox::receive_message(socket);
-  if (!answer) {
-    return failed_outcome(Status::error, "sandbox helper: " + answer.error().message);
-  }
-  if (!answer->body.value("ok", false)) {
-    return failed_outcome(Status::rejected, answer->body.value("error", "files rejected"));
-  }
-  return std::nullopt;
+  return files;
 }
 
 std::string assignment(const std::string& key, const std::string& value) {
@@ -73,6 +62,11 @@ std::optional<Step> exec_step(Container& container, const ExecEnvironment& envir
     failure = failed_outcome(Status::error, exec.error().message);
     return std::nullopt;
   }
+  if (exec->rejected) {
+    // A file of the task was refused (a bad path): nothing ran.
+    failure = failed_outcome(Status::rejected, exec->error);
+    return std::nullopt;
+  }
   return Step{std::move(*exec), oom_kills_grew(container.cgroup(), oom_before)};
 }
 
@@ -86,18 +80,15 @@ void finish(TaskResult& result, Container& container, const OutputBudget& budget
 }  // namespace
 
 TaskResult run_task(Container& container, const TaskSpec& spec, OutputSink& sink,
-                    const os::Event& cancel, std::size_t chunk_bytes) {
-  if (auto refused = prepare(container.socket(), spec)) {
-    return *refused;
-  }
+                    const os::Event& cancel, std::size_t chunk_bytes, std::uint64_t flush_ms) {
   const ExecEnvironment environment{container.socket(), &container.cgroup(), &sink, &cancel,
                                     [&container] { container.kill(); }};
-  OutputBudget budget{spec.limits.output_bytes, 0, chunk_bytes};
+  OutputBudget budget{spec.limits.output_bytes, 0, chunk_bytes, flush_ms};
   TaskResult failure;
   const auto& runner = *spec.runner;
   if (!runner.compile.empty()) {
-    ExecRequest compile{runner.compile, environment_of(spec),   {},
-                        true,           runner.compile_wall_ms, spec.limits.cpu_ms};
+    ExecRequest compile{runner.compile,     environment_of(spec), {}, true, runner.compile_wall_ms,
+                        spec.limits.cpu_ms, files_of(spec)};
     if (auto reset = container.cgroup().reset_memory_peak(); !reset) {
       spdlog::debug("reset memory peak: {}", reset.error().message);
     }
@@ -114,8 +105,13 @@ TaskResult run_task(Container& container, const TaskSpec& spec, OutputSink& sink
   }
   std::vector<std::string> argv = runner.run;
   argv.insert(argv.end(), spec.options.args.begin(), spec.options.args.end());
-  ExecRequest run{std::move(argv), environment_of(spec), spec.options.stdin_data,
-                  false,           spec.limits.wall_ms,  spec.limits.cpu_ms};
+  ExecRequest run{std::move(argv),
+                  environment_of(spec),
+                  spec.options.stdin_data,
+                  false,
+                  spec.limits.wall_ms,
+                  spec.limits.cpu_ms,
+                  runner.compile.empty() ? files_of(spec) : nlohmann::json()};
   if (auto reset = container.cgroup().reset_memory_peak(); !reset) {
     spdlog::debug("reset memory peak: {}", reset.error().message);
   }

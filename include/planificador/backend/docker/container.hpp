@@ -61,6 +61,9 @@ class Container {
   // Returns true while the idle connection to the helper is open and silent; false when
   // the helper closed it (it died) or sent something nobody asked for.
   [[nodiscard]] bool connection_quiet() const;
+  // Closes the connection to the helper, which then kills whatever the last task left;
+  // the container itself stays until it is destroyed.
+  void disconnect() { m_socket.reset(); }
   // Returns true when the container has stopped or stops within `timeout`.
   [[nodiscard]] bool stopped_within(std::chrono::milliseconds timeout) const;
 

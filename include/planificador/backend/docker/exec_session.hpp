@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "planificador/backend/backend.hpp"
 #include "planificador/os/cgroup.hpp"
 #include "planificador/os/event.hpp"
@@ -26,12 +28,14 @@ struct ExecRequest {
   bool merge_output = false;  // stdout and stderr into one pipe, delivered as Stream::err
   std::uint64_t wall_ms = 0;
   std::uint64_t cpu_ms = 0;
+  nlohmann::json files;  // the files to write before the program starts (the wire's list)
 };
 
 struct ExecResult {
   Verdict verdict = Verdict::none;
   std::optional<int> wait_status;  // the program's raw wait status, when it ran and ended
   std::string error;               // why there is no wait status (sandbox failure, helper lost)
+  bool rejected = false;           // the helper refused a file: the task's input is at fault
   std::uint64_t wall_ms = 0;
   std::uint64_t cpu_ns = 0;  // the container cgroup's CPU time during the exec
 };
@@ -41,6 +45,9 @@ struct OutputBudget {
   std::uint64_t limit = 0;
   std::uint64_t delivered = 0;
   std::size_t chunk_bytes = 65536;
+  // How long read output may wait to be delivered together with what follows (SPEC:
+  // output.flush_ms); 0 delivers every read at once.
+  std::uint64_t flush_ms = 0;
 };
 
 // What an exec runs against: the helper connection, the container's cgroup, where output

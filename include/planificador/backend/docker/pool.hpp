@@ -23,6 +23,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "planificador/backend/backend.hpp"
 #include "planificador/backend/docker/container.hpp"
@@ -58,8 +59,8 @@ struct PoolStats {
 
 struct PooledContainer {
   Container container;
-  std::size_t tasks = 0;        // tasks served so far
-  bool reset_pending = false;   // a reset was asked for and its answer not read yet
+  std::size_t tasks = 0;       // tasks served so far
+  bool reset_pending = false;  // a reset was asked for and its answer not read yet
 };
 
 class Pool {
@@ -78,7 +79,8 @@ class Pool {
   [[nodiscard]] std::unique_ptr<PooledContainer> take(const os::Event& cancel);
 
   // Takes back a container after its task: kept, with its reset asked for, when
-  // `reusable` and it may serve more tasks; else removed (and refilled in the background).
+  // `reusable` and it may serve more tasks; else disconnected at once (its helper kills
+  // what is left) and removed by the background thread, after the refill.
   void give_back(std::unique_ptr<PooledContainer> container, bool reusable);
 
   // Stops refilling and removes every idle container; containers still serving a task
@@ -91,6 +93,9 @@ class Pool {
   void fill_loop();
   [[nodiscard]] std::unique_ptr<PooledContainer> make_one();
   void sweep_idle(std::unique_lock<std::mutex>& lock);
+  // Hands `container` to the background thread for removal; removes it here when there
+  // is none. Called with `lock` held.
+  void retire(std::unique_ptr<PooledContainer> container, std::unique_lock<std::mutex>& lock);
   [[nodiscard]] bool ready_to_serve(PooledContainer& container,
                                     std::chrono::milliseconds timeout) const;
 
@@ -101,6 +106,7 @@ class Pool {
   mutable std::mutex m_mutex;
   std::condition_variable m_changed;
   std::deque<std::unique_ptr<PooledContainer>> m_idle;
+  std::vector<std::unique_ptr<PooledContainer>> m_retiring;  // removed by the filler
   std::size_t m_busy = 0;
   std::size_t m_creating = 0;
   std::size_t m_counter = 0;

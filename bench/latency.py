@@ -8,8 +8,11 @@ For each program (bash -c 'echo hi', /bin/true, python3 -c 'print(1)') it measur
   (d) `docker run --rm` of the same runner image
   (e) bare `bwrap --unshare-all` on the host
   (f) a bare process on the host
-latency = SUBMIT -> EXITED (p50/p99, one task at a time) and throughput (tasks/s with
-every worker busy), then prints the ratios the warm-pool targets are stated in.
+latency = SUBMIT -> EXITED, one task at a time, measured two ways: back to back (the
+next task is sent the moment the last one's EXITED arrives, so a task may wait for the
+reset of the one before) and spaced (--gap-ms between tasks, so every reset is done: the
+latency of a task that finds the daemon idle); throughput = tasks/s with every worker
+busy. Then it prints the ratios the warm-pool targets are stated in.
 
 Usage: bench/latency.py [--build build] [--samples 50] [--throughput-tasks 300]
                         [--modes a,b,c,d,e,f]
@@ -157,28 +160,32 @@ class Daemon:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def measure_daemon(daemon, program, samples, tasks):
-    latencies = []
-    for _ in range(samples):
-        value = daemon.run_one(program)
-        if value is None:
-            raise RuntimeError(f"a {program} task failed")
-        latencies.append(value)
+def measure_daemon(daemon, program, samples, tasks, gap):
+    latencies, spaced = [], []
+    for series, pause in ((latencies, 0), (spaced, gap)):
+        for _ in range(samples):
+            time.sleep(pause)
+            value = daemon.run_one(program)
+            if value is None:
+                raise RuntimeError(f"a {program} task failed")
+            series.append(value)
     start = time.perf_counter()
     ids = {daemon.submit(program) for _ in range(tasks)}
     codes = daemon.wait_exited(ids, 600)
     elapsed = time.perf_counter() - start
     if not codes or any(code != 0 for code in codes.values()):
         raise RuntimeError(f"throughput run of {program} failed")
-    return latencies, tasks / elapsed
+    return latencies, spaced, tasks / elapsed
 
 
-def measure_command(argv_for, program, samples, tasks, workers):
-    latencies = []
-    for _ in range(samples):
-        start = time.perf_counter()
-        subprocess.run(argv_for(program), check=True, stdout=subprocess.DEVNULL)
-        latencies.append(time.perf_counter() - start)
+def measure_command(argv_for, program, samples, tasks, workers, gap):
+    latencies, spaced = [], []
+    for series, pause in ((latencies, 0), (spaced, gap)):
+        for _ in range(samples):
+            time.sleep(pause)
+            start = time.perf_counter()
+            subprocess.run(argv_for(program), check=True, stdout=subprocess.DEVNULL)
+            series.append(time.perf_counter() - start)
     start = time.perf_counter()
     running = []
     for _ in range(tasks):
@@ -187,7 +194,7 @@ def measure_command(argv_for, program, samples, tasks, workers):
         running.append(subprocess.Popen(argv_for(program), stdout=subprocess.DEVNULL))
     for proc in running:
         proc.wait()
-    return latencies, tasks / (time.perf_counter() - start)
+    return latencies, spaced, tasks / (time.perf_counter() - start)
 
 
 def docker_run(program):
@@ -195,16 +202,25 @@ def docker_run(program):
     return ["docker", "run", "--rm", "--network", "none", RUNNER_IMAGE[spec["image"]]] + spec["argv"]
 
 
+def host_argv(program):
+    """The program's argv on the host: python3 is the distribution's /usr/bin/python3 (the
+    runner image's interpreter), not a pyenv or venv shim first on PATH."""
+    argv = list(PROGRAMS[program]["argv"])
+    if argv[0] == "python3" and os.path.exists("/usr/bin/python3"):
+        argv[0] = "/usr/bin/python3"
+    return argv
+
+
 def bare_bwrap(program):
     return ["bwrap", "--unshare-all", "--die-with-parent", "--new-session",
             "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
             "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
             "--ro-bind", "/etc", "/etc", "--proc", "/proc", "--dev", "/dev",
-            "--tmpfs", "/tmp", "--"] + PROGRAMS[program]["argv"]
+            "--tmpfs", "/tmp", "--"] + host_argv(program)
 
 
 def bare_process(program):
-    return PROGRAMS[program]["argv"]
+    return host_argv(program)
 
 
 def main():
@@ -216,6 +232,8 @@ def main():
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--modes", default="a,b,c,d,e,f")
     parser.add_argument("--programs", default="echo,true,python")
+    parser.add_argument("--gap-ms", type=int, default=100,
+                        help="pause before each spaced latency sample")
     args = parser.parse_args()
     modes = args.modes.split(",")
     programs = args.programs.split(",")
@@ -233,7 +251,8 @@ def main():
                 slow = mode == "c"
                 results[(mode, program)] = measure_daemon(
                     daemon, program, args.docker_samples if slow else args.samples,
-                    max(10, args.throughput_tasks // 10) if slow else args.throughput_tasks)
+                    max(10, args.throughput_tasks // 10) if slow else args.throughput_tasks,
+                    args.gap_ms / 1000)
         finally:
             daemon.close()
 
@@ -245,27 +264,40 @@ def main():
             results[(mode, program)] = measure_command(
                 argv_for, program, args.docker_samples if slow else args.samples,
                 max(10, args.throughput_tasks // 10) if slow else args.throughput_tasks,
-                args.workers)
+                args.workers, args.gap_ms / 1000)
 
-    print(f"{'program':8} {'mode':22} {'p50 ms':>9} {'p99 ms':>9} {'tasks/s':>9}")
-    for (mode, program), (latencies, throughput) in sorted(results.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        print(f"{program:8} {mode + ') ' + names[mode]:22} {1000 * statistics.median(latencies):9.1f} "
-              f"{1000 * percentile(latencies, 99):9.1f} {throughput:9.1f}")
+    print(f"{'':31} {'back to back':>19} {'spaced':>19}")
+    print(f"{'program':8} {'mode':22} {'p50 ms':>9} {'p99 ms':>9} {'p50 ms':>9} {'p99 ms':>9} "
+          f"{'tasks/s':>9}")
+    for (mode, program), (latencies, spaced, throughput) in sorted(
+            results.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        print(f"{program:8} {mode + ') ' + names[mode]:22} "
+              f"{1000 * statistics.median(latencies):9.1f} {1000 * percentile(latencies, 99):9.1f} "
+              f"{1000 * statistics.median(spaced):9.1f} {1000 * percentile(spaced, 99):9.1f} "
+              f"{throughput:9.1f}")
 
-    def p50(mode, program):
-        return 1000 * statistics.median(results[(mode, program)][0]) if (mode, program) in results else None
+    def p50(mode, program, series):
+        if (mode, program) not in results:
+            return None
+        return 1000 * statistics.median(results[(mode, program)][series])
 
-    print("\nratios (p50)")
+    for series, title in ((0, "back to back"), (1, "spaced")):
+        print(f"\nratios (p50, {title})")
+        for program in programs:
+            a, b, d, e, f = (p50(m, program, series) for m in "abdef")
+            if b and e:
+                print(f"{program:8} strict / bare bwrap     = {b / e:6.2f}  (target <= 1.2)")
+            if a and f:
+                print(f"{program:8} fast - bare process     = {a - f:6.1f} ms (target <= 2 ms)")
+            if a and d:
+                print(f"{program:8} docker run / fast       = {d / a:6.1f}  (target >= 30)")
+    print("\nthroughput")
     for program in programs:
-        a, b, d, e, f = (p50(m, program) for m in "abdef")
-        if b and e:
-            print(f"{program:8} strict / bare bwrap     = {b / e:6.2f}  (target <= 1.2)")
-        if a and f:
-            print(f"{program:8} fast - bare process     = {a - f:6.1f} ms (target <= 2 ms)")
-        if a and d:
-            print(f"{program:8} docker run / fast       = {d / a:6.1f}  (target >= 30)")
         if ("a", program) in results:
-            print(f"{program:8} fast throughput         = {results[('a', program)][1]:6.1f} tasks/s (target >= 300)")
+            line = f"{program:8} fast = {results[('a', program)][2]:6.1f} tasks/s (target >= 300)"
+            if ("f", program) in results:
+                line += f"; bare process = {results[('f', program)][2]:6.1f} tasks/s"
+            print(line)
     return 0
 
 

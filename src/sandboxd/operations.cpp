@@ -219,6 +219,10 @@ void Server::handle_reset(const nlohmann::json& body) {
     return;
   }
   send({{"ok", true}, {"clean", true}});
+  // After the answer: the next strict reset takes this one instead of starting bwrap.
+  if (body.value("isolation", "strict") != "fast") {
+    prepare_standby();
+  }
 }
 
 }  // namespace planificador::sandboxd

@@ -148,6 +148,30 @@ std::string wait_ready(int control, std::chrono::milliseconds timeout) {
 }  // namespace
 
 Result<Sandbox> Sandbox::start(const LaunchSpec& spec, std::chrono::milliseconds timeout) {
+  auto sandbox = launch(spec);
+  if (!sandbox) {
+    return sandbox;
+  }
+  if (auto ready = sandbox->await_ready(timeout); !ready) {
+    return tl::unexpected(ready.error());
+  }
+  return sandbox;
+}
+
+Result<void> Sandbox::await_ready(std::chrono::milliseconds timeout) {
+  if (m_ready) {
+    return {};
+  }
+  const std::string answer = wait_ready(m_control.get(), timeout);
+  if (answer != "ready") {
+    return tl::unexpected(setup_failure(m_pid, m_errors, answer));
+  }
+  m_ready = true;
+  m_errors.reset();
+  return {};
+}
+
+Result<Sandbox> Sandbox::launch(const LaunchSpec& spec) {
   auto errors = os::make_pipe();
   if (!errors) {
     return tl::unexpected(errors.error());
@@ -184,11 +208,7 @@ Result<Sandbox> Sandbox::start(const LaunchSpec& spec, std::chrono::milliseconds
   zygote_end.reset();
   errors->write.reset();
   (void)os::set_nonblocking(errors->read.get());
-  const std::string answer = wait_ready(control.get(), timeout);
-  if (answer != "ready") {
-    return tl::unexpected(setup_failure(pid, errors->read, answer));
-  }
-  return Sandbox(pid, std::move(control));
+  return Sandbox(pid, std::move(control), std::move(errors->read));
 }
 
 void Sandbox::kill() const noexcept {

@@ -27,6 +27,13 @@ class Sandbox {
   // is reaped then).
   [[nodiscard]] static Result<Sandbox> start(const LaunchSpec& spec,
                                              std::chrono::milliseconds timeout);
+  // The first half of start(): forks bwrap and returns at once. The zygote's "ready" is
+  // then read by await_ready(), when control() turns readable or when the sandbox is needed.
+  [[nodiscard]] static Result<Sandbox> launch(const LaunchSpec& spec);
+  // Waits up to `timeout` for the zygote's "ready" (at once when it came already). On
+  // failure bwrap is killed and reaped, and the Error says why as start() does.
+  [[nodiscard]] Result<void> await_ready(std::chrono::milliseconds timeout);
+  [[nodiscard]] bool ready() const noexcept { return m_ready; }
 
   // Returns bwrap's pid (the helper's child).
   [[nodiscard]] pid_t pid() const noexcept { return m_pid; }
@@ -38,10 +45,13 @@ class Sandbox {
   void kill() const noexcept;
 
  private:
-  Sandbox(pid_t pid, os::Fd control) : m_pid(pid), m_control(std::move(control)) {}
+  Sandbox(pid_t pid, os::Fd control, os::Fd errors)
+      : m_pid(pid), m_control(std::move(control)), m_errors(std::move(errors)) {}
 
   pid_t m_pid = -1;
   os::Fd m_control;
+  os::Fd m_errors;  // bwrap's stderr, read when it fails to start
+  bool m_ready = false;
 };
 
 }  // namespace planificador::sandboxd

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "process_tree.hpp"
 #include "signals.hpp"
 
 namespace planificador::sandboxd {
@@ -24,6 +25,8 @@ constexpr int k_backlog = 4;
 constexpr auto k_reap_deadline = std::chrono::seconds(10);
 constexpr std::chrono::milliseconds k_ready_timeout{10000};
 constexpr std::chrono::milliseconds k_clean_timeout{5000};
+// How long the used sandbox may take to be gone before the standby is given up.
+constexpr std::chrono::milliseconds k_standby_deadline{2000};
 
 Result<os::Fd> listen_on(const std::string& path) {
   // Bound under a temporary name and renamed once listening: a daemon that sees the socket
@@ -105,10 +108,11 @@ Result<Server> Server::create(ServerOptions options) {
 
 Result<void> Server::run() {
   while (!m_stopping) {
-    std::array<pollfd, 3> fds{};
+    std::array<pollfd, 4> fds{};
     fds[0] = {m_signals.get(), POLLIN, 0};
     fds[1] = {m_connection ? m_connection.get() : m_listener.get(), POLLIN, 0};
     fds[2] = {m_sandbox ? m_sandbox->control() : -1, POLLIN, 0};
+    fds[3] = {m_standby && !m_standby->ready() ? m_standby->control() : -1, POLLIN, 0};
     if (::poll(fds.data(), fds.size(), -1) < 0) {
       if (errno == EINTR) {
         continue;
@@ -120,6 +124,9 @@ Result<void> Server::run() {
     }
     if (m_sandbox && fds[2].revents != 0) {
       on_sandbox_message();
+    }
+    if (m_standby && !m_standby->ready() && fds[3].revents != 0) {
+      on_standby_ready();
     }
     if (fds[1].revents != 0 && !m_stopping) {
       if (!m_connection) {
@@ -192,6 +199,11 @@ bool Server::reap_children() {
 // Kills the sandbox and, as the container's PID 1, every other process, then reaps them.
 Result<void> Server::kill_and_reap() {
   const auto deadline = std::chrono::steady_clock::now() + k_reap_deadline;
+  // The standby goes too: after a kill of everything, only a new one is trusted.
+  if (m_standby) {
+    m_standby->kill();
+    m_standby.reset();
+  }
   while (true) {
     if (m_sandbox) {
       m_sandbox->kill();
@@ -225,8 +237,16 @@ Result<void> Server::start_sandbox() {
   return {};
 }
 
-// Strict renewal: nothing of the old sandbox survives; fresh directories, fresh namespaces.
+// Strict renewal: nothing of the old sandbox survives; wiped directories, fresh namespaces
+// (the standby's when there is one, so no Bubblewrap start is waited for).
 Result<void> Server::renew_sandbox() {
+  if (m_standby) {
+    auto promoted = promote_standby();
+    if (promoted) {
+      return promoted;
+    }
+    log("reset: " + promoted.error().message + "; starting a new sandbox");
+  }
   auto done = kill_and_reap();
   m_sandbox.reset();
   if (done) {
@@ -236,6 +256,69 @@ Result<void> Server::renew_sandbox() {
     done = start_sandbox();
   }
   return done;
+}
+
+Result<void> Server::promote_standby() {
+  if (auto ready = m_standby->await_ready(k_ready_timeout); !ready) {
+    m_standby.reset();
+    return fail("standby: " + ready.error().message);
+  }
+  // A standby that spoke or hung up since its "ready" is not trusted.
+  pollfd standby{m_standby->control(), POLLIN, 0};
+  if (::poll(&standby, 1, 0) != 0) {
+    return fail("the standby sandbox is gone");
+  }
+  if (m_sandbox) {
+    m_sandbox->kill();
+    m_sandbox.reset();
+  }
+  // Everything of the used sandbox dies with its namespace's init; what descends from the
+  // helper outside the standby must be gone before the directories are wiped.
+  const auto deadline = std::chrono::steady_clock::now() + k_standby_deadline;
+  const pid_t keep = m_standby->pid();
+  while (true) {
+    (void)reap_children();
+    const auto others = descendants_outside(read_process_parents(), ::getpid(), keep);
+    if (others.empty()) {
+      break;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      return fail(std::to_string(others.size()) + " processes outlived the used sandbox");
+    }
+    for (const pid_t pid : others) {
+      ::kill(pid, SIGKILL);
+    }
+    pollfd fd{m_signals.get(), POLLIN, 0};
+    if (::poll(&fd, 1, 2) > 0) {
+      handle_signals();
+    }
+  }
+  if (auto renewed = m_workspace.renew(); !renewed) {
+    return renewed;
+  }
+  m_sandbox = std::move(m_standby);
+  m_standby.reset();
+  return {};
+}
+
+void Server::prepare_standby() {
+  if (m_standby || m_stopping) {
+    return;
+  }
+  // Launched only: its "ready" is read by the loop, which serves the daemon meanwhile.
+  auto launched = Sandbox::launch({m_options.bwrap, m_bwrap_arguments});
+  if (!launched) {
+    log("standby: " + launched.error().message);
+    return;
+  }
+  m_standby.emplace(std::move(*launched));
+}
+
+void Server::on_standby_ready() {
+  if (auto ready = m_standby->await_ready(std::chrono::milliseconds(0)); !ready) {
+    log("standby: " + ready.error().message);
+    m_standby.reset();
+  }
 }
 
 // Fast renewal: the zygote proves its namespaces empty, the directories are wiped in place

@@ -48,6 +48,14 @@ class Server {
   Result<void> kill_and_reap();
   Result<void> start_sandbox();
   Result<void> renew_sandbox();
+  // Strict renewal from the standby: the used sandbox is killed and reaped alone, the
+  // directories are wiped, and the standby (fresh namespaces, never given a program)
+  // takes its place. An Error when anything else of the container remained.
+  Result<void> promote_standby();
+  // Launches the standby sandbox when there is none (after a strict reset).
+  void prepare_standby();
+  // Reads the launched standby's "ready" (or learns that it failed).
+  void on_standby_ready();
   Result<void> clean_sandbox();
   void end_program(int wait_status);
   void on_sandbox_message();
@@ -74,6 +82,7 @@ class Server {
   bool m_stopping = false;
   int m_stop_signal = 0;
   std::optional<Sandbox> m_sandbox;  // started and ready, or running a program
+  std::optional<Sandbox> m_standby;  // launched or ready: the next strict reset's sandbox
   bool m_running = false;            // an exec was handed to the zygote, no "exited" yet
 };
 

@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <array>
-#include <span>
-#include <string_view>
 #include <cerrno>
 #include <dirent.h>
 #include <fcntl.h>
 #include <optional>
+#include <span>
+#include <string_view>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>

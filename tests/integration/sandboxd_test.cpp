@@ -1,5 +1,8 @@
 // The real planificador-sandboxd on the host, with the installed bwrap.
+#include <chrono>
 #include <csignal>
+#include <set>
+#include <thread>
 #include <sys/wait.h>
 
 #include "sandboxd_harness.hpp"
@@ -187,12 +190,16 @@ TEST_F(Sandboxd, KillsTheWholeTreeIncludingADetachedSleeper) {
   ASSERT_EQ(started["event"], "started");
   stdio.stdin_write.reset();
   ASSERT_EQ(read_line(stdio.stdout_read.get()), "ready");
+  // The sleepers themselves ("sleep\0<marker>"), not the shell whose command line names
+  // both markers too.
+  const std::string detached_sleep = std::string("sleep\0", 6) + detached;
+  const std::string direct_sleep = std::string("sleep\0", 6) + direct;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while ((processes_with(detached).empty() || processes_with(direct).empty()) &&
+  while ((processes_with(detached_sleep).empty() || processes_with(direct_sleep).empty()) &&
          std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  const auto sleepers = processes_with(detached);
+  const auto sleepers = processes_with(detached_sleep);
   ASSERT_FALSE(sleepers.empty()) << "the detached sleeper never showed up";
 
   ASSERT_TRUE(send_message(connection(), {{"op", "kill"}}));
@@ -260,6 +267,40 @@ TEST_F(Sandboxd, ResetWipesEveryWritableDirectory) {
       run(connection(), {"find", "/work", "/tmp", "/dev/shm", "/var/tmp", "-mindepth", "1"});
   EXPECT_EQ(after.status(), 0);
   EXPECT_EQ(after.out, "");
+}
+
+TEST_F(Sandboxd, EveryStrictResetGivesTheNextTaskNewNamespacesAndNothingOfTheLast) {
+  // From the second strict reset on, the helper hands over its standby sandbox: the used
+  // one must still be gone entirely, with its detached processes and its files.
+  std::set<std::string> seen;
+  for (int task = 0; task < 4; ++task) {
+    const std::string sleeper = unique_sleep(10 + task);
+    auto result = run(connection(),
+                      {"sh", "-c",
+                       "readlink /proc/self/ns/pid /proc/self/ns/mnt /proc/self/ns/net "
+                       "/proc/self/ns/ipc /proc/self/ns/uts | tr '\\n' ' '; "
+                       "find /work /tmp /dev/shm /var/tmp -mindepth 1 | wc -l; "
+                       "echo x > /tmp/left-" + std::to_string(task) + "; "
+                       "setsid sleep " + sleeper + " > /dev/null 2>&1 < /dev/null &"});
+    ASSERT_EQ(result.status(), 0) << result.err;
+    const auto namespaces = result.out.substr(0, result.out.rfind(' '));
+    EXPECT_TRUE(seen.insert(namespaces).second) << "task " << task << " reused " << namespaces;
+    EXPECT_EQ(result.out.substr(result.out.rfind(' ') + 1), "0\n") << "task " << task;
+    EXPECT_EQ(request(connection(), {{"op", "reset"}, {"isolation", "strict"}}),
+              nlohmann::json({{"ok", true}, {"clean", true}}));
+    EXPECT_TRUE(processes_with(sleeper).empty()) << "task " << task << "'s sleeper survived";
+    // The sandbox for the next task and the standby for the reset after it (started right
+    // after the answer): two bwraps binding this helper's work directory.
+    // While the standby starts, its bwrap forks a second one for a moment: the count must
+    // hold at 2 for 50 ms.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    int steady = 0;
+    while (steady < 5 && std::chrono::steady_clock::now() < deadline) {
+      steady = processes_with(m_helper.root + "/work").size() == 2 ? steady + 1 : 0;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_EQ(steady, 5) << "task " << task << ": no standby next to the sandbox";
+  }
 }
 
 TEST_F(Sandboxd, TreatsAClosedConnectionAsAReset) {

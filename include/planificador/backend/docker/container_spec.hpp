@@ -15,8 +15,8 @@ namespace planificador::backend::docker {
 // decided from the cgroup's OOM kill counter, never from this figure.
 inline constexpr std::uint64_t k_helper_memory_headroom = std::uint64_t{16} << 20;
 // Processes the container may hold beyond the task's limit: the helper, bwrap and its
-// pid-namespace init.
-inline constexpr std::uint64_t k_helper_pids_headroom = 4;
+// pid-namespace init, and the same two of the standby sandbox (strict isolation).
+inline constexpr std::uint64_t k_helper_pids_headroom = 6;
 
 inline constexpr const char* k_instance_label = "org.planificador.instance";
 inline constexpr const char* k_task_label = "org.planificador.task";

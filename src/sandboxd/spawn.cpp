@@ -28,6 +28,10 @@ struct ChildPlan {
   std::array<int, 3> fds{};
 };
 
+// The child runs on a stack of its own inside the parent's memory until it execs: no
+// AddressSanitizer bookkeeping there (it would take that stack for a corrupted one).
+#define PLANIFICADOR_CHILD_CODE __attribute__((no_sanitize_address))
+
 std::vector<char*> pointers(std::vector<std::string>& strings) {
   std::vector<char*> result;
   result.reserve(strings.size() + 1);
@@ -38,9 +42,11 @@ std::vector<char*> pointers(std::vector<std::string>& strings) {
   return result;
 }
 
-void write_text(const char* text) { (void)!::write(STDERR_FILENO, text, std::strlen(text)); }
+PLANIFICADOR_CHILD_CODE void write_text(const char* text) {
+  (void)!::write(STDERR_FILENO, text, std::strlen(text));
+}
 
-[[noreturn]] void child_failed(const char* what) {
+[[noreturn]] PLANIFICADOR_CHILD_CODE void child_failed(const char* what) {
   const int err = errno;
   write_text("planificador: ");
   write_text(what);
@@ -50,7 +56,7 @@ void write_text(const char* text) { (void)!::write(STDERR_FILENO, text, std::str
   ::_exit(125);
 }
 
-[[noreturn]] void exec_failed(const char* program, int err) {
+[[noreturn]] PLANIFICADOR_CHILD_CODE void exec_failed(const char* program, int err) {
   write_text("cannot execute `");
   write_text(program);
   write_text("`: ");
@@ -61,7 +67,7 @@ void write_text(const char* text) { (void)!::write(STDERR_FILENO, text, std::str
 
 // execvp's search, with the plan's candidates and environment: a candidate that is not
 // there is skipped, one without permission is remembered, anything else ends the search.
-[[noreturn]] void exec_program(ChildPlan& plan) {
+[[noreturn]] PLANIFICADOR_CHILD_CODE void exec_program(ChildPlan& plan) {
   int failure = ENOENT;
   bool denied = false;
   for (const char* candidate : plan.candidates) {
@@ -85,7 +91,7 @@ void write_text(const char* text) { (void)!::write(STDERR_FILENO, text, std::str
   exec_failed(plan.argv[0], denied && failure == ENOENT ? EACCES : failure);
 }
 
-int child_main(void* argument) {
+PLANIFICADOR_CHILD_CODE int child_main(void* argument) {
   auto& plan = *static_cast<ChildPlan*>(argument);
   sigset_t none;
   sigemptyset(&none);

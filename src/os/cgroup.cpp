@@ -208,6 +208,12 @@ Result<void> Cgroup::reset_memory_peak() {
   return {};
 }
 
+void Cgroup::open_files() {
+  (void)cpu_usage_ns();
+  (void)oom_kills();
+  (void)reset_memory_peak();
+}
+
 Result<std::uint64_t> Cgroup::memory_peak_bytes() const {
   if (m_paths.version == CgroupVersion::v1) {
     return read_kept(m_peak, m_paths.memory + "/memory.max_usage_in_bytes").and_then(parse_number);

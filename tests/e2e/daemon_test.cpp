@@ -102,6 +102,23 @@ TEST(DaemonE2e, SpecWorkedExampleByteForByte) {
   EXPECT_EQ(events.frames[1], bytes({0x03}) + id + bytes({0, 0, 0, 0}));
 }
 
+TEST(DaemonE2e, ServesWithAnExecutorNameLongerThanASocketAddressHolds) {
+  PLANIFICADOR_REQUIRE_E2E();
+  // The name appears twice in every helper socket path, which then passes the 107 bytes a
+  // unix socket address holds: the daemon reaches the socket through its directory.
+  auto long_named = settings();
+  long_named.executor = std::string(60, 'x');
+  auto daemon = start(long_named);
+  ASSERT_NE(daemon, nullptr);
+  ZmqClient client(daemon->intake(), daemon->events());
+  const std::string id = "long-executor-name-0123456789abc";
+  client.send(bytes({0x00}) + id + bytes({0, 0, 0, 6, 0, 0, 0, 9}) + "python" + "print(1)\n");
+  const auto events = client.collect_one(*protocol::TaskId::from_bytes(id), k_task_wait);
+  ASSERT_EQ(events.frames.size(), 2U) << daemon->log();
+  EXPECT_EQ(events.frames[0], bytes({0x01}) + id + bytes({0, 0, 0, 2}) + "1\n");
+  EXPECT_EQ(events.frames[1], bytes({0x03}) + id + bytes({0, 0, 0, 0}));
+}
+
 TEST(DaemonE2e, EveryRunnerSaysHello) {
   PLANIFICADOR_REQUIRE_E2E();
   auto daemon = start(settings());

@@ -54,6 +54,10 @@ class Cgroup {
   // Returns the highest memory usage since reset_memory_peak() (or since creation).
   [[nodiscard]] Result<std::uint64_t> memory_peak_bytes() const;
 
+  // Opens the kept descriptors now rather than at the first read, so that a container
+  // holds the same descriptors from its start to its end. Errors are left to the reads.
+  void open_files();
+
   [[nodiscard]] const CgroupPaths& paths() const { return m_paths; }
 
  private:

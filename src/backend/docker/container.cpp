@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <poll.h>
 #include <sys/socket.h>
@@ -47,15 +48,27 @@ Result<void> make_run_dir(const std::string& path) {
 }
 
 // Returns a connection to the unix socket at `path`; the error keeps connect's errno so
-// the caller can tell "not there yet" from real failures.
+// the caller can tell "not there yet" from real failures. A path longer than a socket
+// address holds (107 bytes; a long state_dir or executor name) is reached through its
+// directory's descriptor, /proc/self/fd/N/NAME.
 Result<os::Fd> connect_unix(const std::string& path) {
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
+  std::string target = path;
+  os::Fd directory;
   if (path.size() >= sizeof address.sun_path) {
-    return fail("socket path `" + path + "` is longer than " +
-                std::to_string(sizeof address.sun_path - 1) + " bytes");
+    const auto slash = path.find_last_of('/');
+    const std::string parent = slash == std::string::npos ? "." : path.substr(0, slash);
+    directory.reset(::open(parent.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!directory) {
+      return fail_errno("open `" + parent + "`");
+    }
+    target = "/proc/self/fd/" + std::to_string(directory.get()) + "/" + path.substr(slash + 1);
+    if (target.size() >= sizeof address.sun_path) {
+      return fail("socket name in `" + path + "` is too long");
+    }
   }
-  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+  std::memcpy(address.sun_path, target.c_str(), target.size() + 1);
   os::Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd) {
     return fail_errno("socket");
@@ -143,6 +156,7 @@ tl::expected<Container, ContainerError> Container::acquire(
                                (pid <= 0 ? "no pid" : cgroup.error().message));
   }
   container.m_cgroup = std::move(*cgroup);
+  container.m_cgroup.open_files();
   return container;
 }
 

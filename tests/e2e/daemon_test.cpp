@@ -89,17 +89,22 @@ TEST(DaemonCli, VersionAndCheckConfig) {
   EXPECT_EQ(run_command({bin, "--config", "/nonexistent/config.toml"}).exit_code, 2);
 }
 
-TEST(DaemonE2e, SpecWorkedExampleByteForByte) {
-  PLANIFICADOR_REQUIRE_E2E();
-  auto daemon = start(settings());
+// Sends SPEC's worked example (python, print(1)) under `id` and checks its two answers
+// byte for byte.
+void expect_worked_example(const DaemonSettings& daemon_settings, const std::string& id) {
+  auto daemon = start(daemon_settings);
   ASSERT_NE(daemon, nullptr);
   ZmqClient client(daemon->intake(), daemon->events());
-  const std::string id = "0123456789abcdef0123456789abcdef";
   client.send(bytes({0x00}) + id + bytes({0, 0, 0, 6, 0, 0, 0, 9}) + "python" + "print(1)\n");
   const auto events = client.collect_one(*protocol::TaskId::from_bytes(id), k_task_wait);
   ASSERT_EQ(events.frames.size(), 2U) << daemon->log();
   EXPECT_EQ(events.frames[0], bytes({0x01}) + id + bytes({0, 0, 0, 2}) + "1\n");
   EXPECT_EQ(events.frames[1], bytes({0x03}) + id + bytes({0, 0, 0, 0}));
+}
+
+TEST(DaemonE2e, SpecWorkedExampleByteForByte) {
+  PLANIFICADOR_REQUIRE_E2E();
+  expect_worked_example(settings(), "0123456789abcdef0123456789abcdef");
 }
 
 TEST(DaemonE2e, ServesWithAnExecutorNameLongerThanASocketAddressHolds) {
@@ -108,15 +113,7 @@ TEST(DaemonE2e, ServesWithAnExecutorNameLongerThanASocketAddressHolds) {
   // unix socket address holds: the daemon reaches the socket through its directory.
   auto long_named = settings();
   long_named.executor = std::string(60, 'x');
-  auto daemon = start(long_named);
-  ASSERT_NE(daemon, nullptr);
-  ZmqClient client(daemon->intake(), daemon->events());
-  const std::string id = "long-executor-name-0123456789abc";
-  client.send(bytes({0x00}) + id + bytes({0, 0, 0, 6, 0, 0, 0, 9}) + "python" + "print(1)\n");
-  const auto events = client.collect_one(*protocol::TaskId::from_bytes(id), k_task_wait);
-  ASSERT_EQ(events.frames.size(), 2U) << daemon->log();
-  EXPECT_EQ(events.frames[0], bytes({0x01}) + id + bytes({0, 0, 0, 2}) + "1\n");
-  EXPECT_EQ(events.frames[1], bytes({0x03}) + id + bytes({0, 0, 0, 0}));
+  expect_worked_example(long_named, "long-executor-name-0123456789abc");
 }
 
 TEST(DaemonE2e, EveryRunnerSaysHello) {

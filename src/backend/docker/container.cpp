@@ -94,7 +94,7 @@ std::string tail(std::string text) {
 
 void ContainerRegistry::add(const std::string& id) {
   const std::scoped_lock lock(m_mutex);
-  m_ids.emplace(id, 0);
+  m_ids.insert(id);
 }
 
 void ContainerRegistry::remove(const std::string& id) {
@@ -104,12 +104,7 @@ void ContainerRegistry::remove(const std::string& id) {
 
 std::vector<std::string> ContainerRegistry::ids() const {
   const std::scoped_lock lock(m_mutex);
-  std::vector<std::string> ids;
-  ids.reserve(m_ids.size());
-  for (const auto& entry : m_ids) {
-    ids.push_back(entry.first);
-  }
-  return ids;
+  return {m_ids.begin(), m_ids.end()};
 }
 
 Container::Container(Container&& other) noexcept
@@ -243,6 +238,7 @@ void Container::release() noexcept {
   if (!m_id.empty()) {
     if (auto removed = m_engine->remove(m_id); !removed) {
       spdlog::warn("remove container {}: {}", m_id.substr(0, 12), removed.error().message);
+      m_registry->note_removal_failed();
     }
     m_registry->remove(m_id);
     m_id.clear();

@@ -15,6 +15,7 @@
 
 #include "planificador/backend/docker/container.hpp"
 #include "planificador/backend/docker/engine_client.hpp"
+#include "planificador/backend/docker/orphan_sweeper.hpp"
 #include "planificador/backend/docker/outcome.hpp"
 #include "planificador/backend/docker/pool.hpp"
 #include "planificador/backend/docker/seccomp_profile.hpp"
@@ -120,12 +121,9 @@ std::string missing_image_message(const std::string& image) {
 
 using SteadyClock = std::chrono::steady_clock;
 
-// How often a task may make a not-ready backend try start() again, and how often it may
-// ask whether a lost engine is back; other tasks meanwhile get the last answer at once.
+// How often a task may make a not-ready backend try start() again; other tasks meanwhile
+// get the last answer at once.
 constexpr std::chrono::milliseconds k_retry_interval{1000};
-// How often running tasks sweep containers that outlived their owner (their removal
-// failed, e.g. while the engine restarted), even when no engine failure was seen.
-constexpr std::chrono::milliseconds k_sweep_interval{60000};
 
 class DockerBackend final : public Backend {
  public:
@@ -135,7 +133,8 @@ class DockerBackend final : public Backend {
         m_engine(config.docker.socket),
         m_helper(stage_helper(resolve_helper(config.docker), config.server.state_dir, m_instance)),
         m_seccomp(resolve_seccomp(config.docker)),
-        m_state_dir(config.server.state_dir + "/" + m_instance) {}
+        m_state_dir(config.server.state_dir + "/" + m_instance),
+        m_sweeper(m_engine, m_registry, m_instance) {}
 
   ~DockerBackend() override { stop(); }
 
@@ -152,8 +151,6 @@ class DockerBackend final : public Backend {
   void reap();
   Result<void> prepare();
   std::optional<std::string> not_ready();
-  void sweep_orphans_if_due();
-  void sweep_orphans();
   void start_pools();
   [[nodiscard]] Pool* pool_for(const TaskSpec& spec) const;
   TaskResult run_fresh(const TaskSpec& spec, OutputSink& sink, const os::Event& cancel);
@@ -167,6 +164,7 @@ class DockerBackend final : public Backend {
   Result<std::string> m_seccomp;
   std::string m_state_dir;
   ContainerRegistry m_registry;
+  OrphanSweeper m_sweeper;
   std::atomic<std::uint64_t> m_counter{0};
   std::atomic<bool> m_stopping{false};
   std::mutex m_mutex;
@@ -180,12 +178,6 @@ class DockerBackend final : public Backend {
   std::mutex m_reason_mutex;  // guards the two below, never held across an engine call
   std::string m_not_ready = "engine unavailable: not connected yet";  // why start() failed
   SteadyClock::time_point m_last_start{};
-  // A task found the engine unreachable: containers whose removal failed meanwhile are
-  // swept as soon as it answers again.
-  std::atomic<bool> m_engine_lost{false};
-  std::mutex m_sweep_mutex;
-  SteadyClock::time_point m_last_sweep = SteadyClock::now();  // under m_sweep_mutex
-  SteadyClock::time_point m_last_ping{};                      // under m_sweep_mutex
 };
 
 // Callable again after a failure (the daemon retries until the engine answers, and
@@ -238,6 +230,7 @@ Result<void> DockerBackend::prepare() {
     }
   }
   start_pools();
+  m_sweeper.start();
   return {};
 }
 
@@ -336,54 +329,6 @@ void DockerBackend::reap() {
   }
 }
 
-// Removes containers of this instance that no object owns any more: their removal failed
-// (the engine was down when their task ended) or they died with a restarted engine. A
-// container still "created" may be one whose owner has not registered it yet.
-void DockerBackend::sweep_orphans() {
-  auto listed = m_engine.list_by_label(std::string(k_instance_label) + "=" + m_instance);
-  if (!listed) {
-    spdlog::warn("list containers to sweep: {}", listed.error().message);
-    return;
-  }
-  const auto owned_ids = m_registry.ids();
-  const std::set<std::string> owned(owned_ids.begin(), owned_ids.end());
-  for (const auto& container : *listed) {
-    if (owned.contains(container.id) || container.state == "created") {
-      continue;
-    }
-    spdlog::info("removing orphaned container {} ({})", container.id.substr(0, 12),
-                 container.state);
-    if (auto removed = m_engine.remove(container.id); !removed) {
-      spdlog::warn("remove container {}: {}", container.id.substr(0, 12), removed.error().message);
-    }
-  }
-}
-
-// Sweeps once the engine answers again after a task saw it gone, and now and then anyway
-// (an outage no task noticed leaves orphans too). One thread sweeps; the others go on.
-void DockerBackend::sweep_orphans_if_due() {
-  std::unique_lock lock(m_sweep_mutex, std::try_to_lock);
-  if (!lock.owns_lock()) {
-    return;
-  }
-  const auto now = SteadyClock::now();
-  if (m_engine_lost.load()) {
-    if (now - m_last_ping < k_retry_interval) {
-      return;
-    }
-    m_last_ping = now;
-    if (!m_engine.ping()) {
-      return;
-    }
-    spdlog::info("engine answers again");
-    m_engine_lost.store(false);
-  } else if (now - m_last_sweep < k_sweep_interval) {
-    return;
-  }
-  m_last_sweep = now;
-  sweep_orphans();
-}
-
 std::optional<TaskResult> DockerBackend::precheck(const TaskSpec& spec) {
   if (spec.runner == nullptr) {
     return failed_outcome(Status::error, "no runner for the task");
@@ -400,7 +345,6 @@ std::optional<TaskResult> DockerBackend::precheck(const TaskSpec& spec) {
   if (auto why = not_ready()) {
     return failed_outcome(Status::error, *why);
   }
-  sweep_orphans_if_due();
   const std::string& image = spec.runner->image;
   {
     const std::scoped_lock lock(m_mutex);
@@ -428,7 +372,7 @@ TaskResult DockerBackend::container_failure(const ContainerError& error, const s
       break;
   }
   if (auto ping = m_engine.ping(); !ping) {
-    m_engine_lost.store(true);
+    m_sweeper.engine_lost();
     return failed_outcome(Status::error, "engine unavailable: " + ping.error().message);
   }
   if (error.message.find("No such image") != std::string::npos) {
@@ -501,6 +445,7 @@ TaskResult DockerBackend::run_pooled(Pool& pool, const TaskSpec& spec, OutputSin
 
 void DockerBackend::stop() {
   m_stopping = true;
+  m_sweeper.stop();
   for (auto& entry : m_pools) {
     entry.second->stop();
   }

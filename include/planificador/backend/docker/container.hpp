@@ -2,9 +2,10 @@
 // One task container: created, started and connected to its planificador-sandboxd;
 // killed and removed (with its host state directory) when the object goes away.
 
+#include <atomic>
 #include <chrono>
-#include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -24,10 +25,16 @@ class ContainerRegistry {
   void remove(const std::string& id);
   // Returns the ids registered now.
   [[nodiscard]] std::vector<std::string> ids() const;
+  // Records that the engine failed to remove a container: it is an orphan now, for the
+  // sweeper to remove once the engine answers.
+  void note_removal_failed() { m_removal_failed.store(true); }
+  // Returns whether a removal failed since the last call.
+  [[nodiscard]] bool take_removal_failed() const { return m_removal_failed.exchange(false); }
 
  private:
   mutable std::mutex m_mutex;
-  std::map<std::string, int> m_ids;
+  std::set<std::string> m_ids;
+  mutable std::atomic<bool> m_removal_failed{false};
 };
 
 // Why a container could not be made ready.

@@ -291,6 +291,9 @@ def main():
                 print(f"{program:8} fast - bare process     = {a - f:6.1f} ms (target <= 2 ms)")
             if a and d:
                 print(f"{program:8} docker run / fast       = {d / a:6.1f}  (target >= 30)")
+            if d and f:
+                # What an executor with no cost of its own would reach.
+                print(f"{program:8} docker run / bare proc. = {d / f:6.1f}  (the ceiling)")
     print("\nthroughput")
     for program in programs:
         if ("a", program) in results:

@@ -10,6 +10,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "task_filter.hpp"
+
 namespace planificador::sandboxd {
 namespace {
 
@@ -26,6 +28,7 @@ struct ChildPlan {
   std::vector<char*> shell_argv;  // for a candidate without a #! line (ENOEXEC)
   std::optional<rlimit> cpu;
   std::array<int, 3> fds{};
+  const sock_fprog* filter = nullptr;  // the task filter, when this architecture has one
 };
 
 // The child runs on a stack of its own inside the parent's memory until it execs: no
@@ -122,6 +125,10 @@ PLANIFICADOR_CHILD_CODE int child_main(void* argument) {
   if (plan.cpu && ::setrlimit(RLIMIT_CPU, &*plan.cpu) != 0) {
     child_failed("setrlimit RLIMIT_CPU");
   }
+  // Last before exec: nothing above needs what the filter refuses, and exec must be allowed.
+  if (plan.filter != nullptr && install_task_filter(*plan.filter) != 0) {
+    child_failed("install the task's seccomp filter");
+  }
   exec_program(plan);
 }
 
@@ -175,6 +182,13 @@ Result<pid_t> spawn_program(const SpawnRequest& request) {
     plan.cpu = rlimit{seconds, seconds + 1};
   }
   plan.fds = request.fds;
+  // Built once per zygote: every program of the sandbox gets the same one.
+  static const std::vector<sock_filter> k_filter = task_filter();
+  const sock_fprog filter{static_cast<unsigned short>(k_filter.size()),
+                          const_cast<sock_filter*>(k_filter.data())};
+  if (!k_filter.empty()) {
+    plan.filter = &filter;
+  }
 
   std::vector<char> stack(k_child_stack_bytes);
   // The stack grows down on every architecture the helper is built for.

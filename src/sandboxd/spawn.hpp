@@ -30,7 +30,8 @@ struct SpawnRequest {
                                                        const std::vector<std::string>& env);
 
 // Starts the program in its own session with only its three descriptors open, no blocked
-// signal, RLIMIT_CPU when asked, and exactly its environment. Signal dispositions are the
+// signal, RLIMIT_CPU when asked, under the task filter (task_filter.hpp), and with exactly
+// its environment. Signal dispositions are the
 // caller's (the zygote sets them all to default once, at its start).
 // Returns its pid. When it cannot be executed the child writes why on the program's
 // stderr and exits 127 (not found) or 126 (anything else), like a shell; when its setup

@@ -1,6 +1,7 @@
 // Hostile programs against process isolation: signals to everything in reach, processes
 // meant to outlive the task, and the kernel interfaces that reach into other processes
-// or around seccomp (ptrace, io_uring, TIOCSTI). When a task ends, none of its processes
+// or around seccomp (ptrace, io_uring, TIOCSTI), and the mounts and namespaces only the
+// sandbox's setup may make. When a task ends, none of its processes
 // may remain on the host, nor be visible to the next task of the same container.
 
 #include "hostile_fixture.hpp"
@@ -112,6 +113,13 @@ TEST_P(HostileProcesses, PtraceOfAnotherProcess) {
 TEST_P(HostileProcesses, TakeoverOfPidOne) {
   const auto outcome = expect_refused("c", "init_takeover.c", "TAKEN");
   EXPECT_NE(outcome.out.find("open /proc/1/mem: refused"), std::string::npos) << outcome.out;
+}
+
+// Mounts and new namespaces belong to the sandbox's setup, never to a program: refused, by
+// a seccomp filter of the task's own on top of the container's profile.
+TEST_P(HostileProcesses, MountsAndNamespaces) {
+  const auto outcome = expect_refused("c", "namespace_escape.c", "ESCAPED");
+  EXPECT_NE(outcome.out.find("seccomp filters:\t2\n"), std::string::npos) << outcome.out;
 }
 
 TEST_P(HostileProcesses, IoUring) { expect_refused("c", "io_uring.c", "RING"); }

@@ -1,16 +1,22 @@
 // The zygote's program start, on the host: spawn_program's child runs exactly what it was
 // given, as execvp would find it, with nothing of its parent's state.
 #include <array>
+#include <cerrno>
 #include <csignal>
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <sched.h>
 #include <string>
+#include <sys/mount.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
 #include "spawn.hpp"
+#include "task_filter.hpp"
 #include <gtest/gtest.h>
 
 #include "planificador/os/fd.hpp"
@@ -147,6 +153,84 @@ TEST(SpawnProgram, AnswersLikeAShellWhenTheProgramCannotRun) {
   EXPECT_EQ(exit_code(refused), 126);
   EXPECT_NE(refused.err.find("Permission denied"), std::string::npos) << refused.err;
   std::filesystem::remove_all(dir);
+}
+
+// The "Seccomp_filters:" count of /proc/self/status (0 when the line is missing).
+int seccomp_filters(const std::string& status) {
+  const auto at = status.find("Seccomp_filters:");
+  return at == std::string::npos ? 0 : std::stoi(status.substr(at + 16));
+}
+
+TEST(SpawnProgram, RunsUnderTheTaskFilter) {
+  std::ifstream own("/proc/self/status");
+  const std::string mine((std::istreambuf_iterator<char>(own)), std::istreambuf_iterator<char>());
+  auto outcome = run(request_of({"cat", "/proc/self/status"}, k_env));
+  EXPECT_NE(outcome.out.find("Seccomp:\t2\n"), std::string::npos) << outcome.out;
+  EXPECT_EQ(seccomp_filters(outcome.out), seccomp_filters(mine) + 1);
+}
+
+// What a program may no longer do under the filter, each checked in a child of the test
+// (root on the host, where without the filter most of it would succeed).
+int refused_in_child(int (*attempt)()) {
+  const pid_t child = ::fork();
+  if (child == 0) {
+    const auto program = task_filter();
+    const sock_fprog filter{static_cast<unsigned short>(program.size()),
+                            const_cast<sock_filter*>(program.data())};
+    if (install_task_filter(filter) != 0) {
+      ::_exit(100);
+    }
+    errno = 0;
+    const int result = attempt();
+    ::_exit(result == -1 ? (errno & 0x7f) : 101);
+  }
+  int status = 0;
+  EXPECT_EQ(::waitpid(child, &status, 0), child);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST(TaskFilter, RefusesMountsNamespacesAndTheHostName) {
+  ASSERT_FALSE(task_filter().empty()) << "no filter for this architecture";
+  EXPECT_EQ(refused_in_child([] { return ::unshare(CLONE_NEWNS); }), EPERM);
+  EXPECT_EQ(refused_in_child([] { return ::unshare(CLONE_NEWUSER); }), EPERM);
+  EXPECT_EQ(refused_in_child([] { return ::mount("none", "/mnt", "tmpfs", 0, nullptr); }), EPERM);
+  EXPECT_EQ(refused_in_child([] { return ::umount2("/proc", MNT_DETACH); }), EPERM);
+  EXPECT_EQ(refused_in_child([] { return ::chroot("/"); }), EPERM);
+  EXPECT_EQ(refused_in_child([] { return ::sethostname("x", 1); }), EPERM);
+  EXPECT_EQ(refused_in_child([] {
+              const int fd = ::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+              return fd < 0 ? 0 : ::setns(fd, 0);
+            }),
+            EPERM);
+  EXPECT_EQ(refused_in_child([] {
+              return static_cast<int>(::syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, 0, 0, 0, 0));
+            }),
+            EPERM);
+  EXPECT_EQ(refused_in_child([] { return static_cast<int>(::syscall(SYS_clone3, nullptr, 0)); }),
+            ENOSYS);
+#if defined(__x86_64__)
+  EXPECT_EQ(refused_in_child([] { return static_cast<int>(::syscall(SYS_getpid | 0x40000000)); }),
+            ENOSYS);
+#endif
+}
+
+TEST(TaskFilter, LeavesProcessesAndThreadsAlone) {
+  // fork, then a thread (glibc's clone3 answers ENOSYS and it falls back to clone).
+  EXPECT_EQ(refused_in_child([] {
+              const pid_t pid = ::fork();
+              if (pid == 0) {
+                ::_exit(0);
+              }
+              int status = 1;
+              if (pid < 0 || ::waitpid(pid, &status, 0) != pid || status != 0) {
+                return 0;
+              }
+              bool ran = false;
+              std::thread([&] { ran = true; }).join();
+              errno = ran ? 1 : 0;
+              return -1;
+            }),
+            1);
 }
 
 }  // namespace

@@ -305,5 +305,29 @@ TEST(DockerBackendFailures, AbsentEngineAnswersWithADiagnostic) {
       << result.diagnostic;
 }
 
+TEST(DockerBackendFailures, UnknownRuntimeIsRefusedAtStartWithADiagnostic) {
+  PLANIFICADOR_REQUIRE_DOCKER(harness());
+  config::Config config = harness().config();
+  config.docker.runtime = "no-such-runtime";
+  auto backend = backend::docker::make_docker_backend(config, harness().instance() + "-r");
+  const auto started = backend->start();
+  ASSERT_FALSE(started);
+  const std::string expected =
+      "docker.runtime `no-such-runtime` is not one of the engine's "
+      "runtimes (";
+  EXPECT_TRUE(started.error().message.starts_with(expected)) << started.error().message;
+  EXPECT_NE(started.error().message.find("runc"), std::string::npos) << started.error().message;
+  backend::TaskSpec spec;
+  spec.runner = &config.runners[0];
+  spec.limits = config.runners[0].limits;
+  spec.code = "print(1)\n";
+  RecordingSink sink;
+  const os::Event cancel;
+  const auto result = backend->run(spec, sink, cancel);
+  EXPECT_EQ(result.status, Status::error);
+  EXPECT_EQ(result.exit_code, 125);
+  EXPECT_TRUE(result.diagnostic.starts_with(expected)) << result.diagnostic;
+}
+
 }  // namespace
 }  // namespace planificador::testing

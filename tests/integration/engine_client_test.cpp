@@ -42,6 +42,25 @@ TEST_F(EngineClientTest, PingSucceedsOnOk) {
   EXPECT_EQ(m_engine.requests()[0].target, "/v1.41/_ping");
 }
 
+TEST_F(EngineClientTest, RuntimesAreReadFromInfo) {
+  m_engine.on("GET", "/v1.41/info",
+              {200, R"({"DefaultRuntime":"runc","Runtimes":{"runc":{"path":"runc"},)"
+                    R"("runsc":{"path":"/usr/bin/runsc","runtimeArgs":["--network=none"]}}})"});
+  auto runtimes = m_client.runtimes();
+  ASSERT_TRUE(runtimes) << runtimes.error().message;
+  EXPECT_EQ(runtimes->default_name, "runc");
+  EXPECT_EQ(runtimes->paths,
+            (std::map<std::string, std::string>{{"runc", "runc"}, {"runsc", "/usr/bin/runsc"}}));
+}
+
+TEST_F(EngineClientTest, RuntimesSurfaceTheEngineMessage) {
+  m_engine.on("GET", "/v1.41/info", {500, R"({"message":"info failed"})"});
+  auto runtimes = m_client.runtimes();
+  ASSERT_FALSE(runtimes);
+  EXPECT_NE(runtimes.error().message.find("info failed"), std::string::npos)
+      << runtimes.error().message;
+}
+
 TEST_F(EngineClientTest, CreateSendsJsonAndNameAndReturnsId) {
   m_engine.on("POST", "/v1.41/containers/create", {201, R"({"Id":"abc123","Warnings":[]})"});
   const nlohmann::json body = {{"Image", "planificador/python"}, {"Cmd", {"true"}}};

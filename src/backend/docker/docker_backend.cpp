@@ -18,6 +18,7 @@
 #include "planificador/backend/docker/orphan_sweeper.hpp"
 #include "planificador/backend/docker/outcome.hpp"
 #include "planificador/backend/docker/pool.hpp"
+#include "planificador/backend/docker/runtime_check.hpp"
 #include "planificador/backend/docker/seccomp_profile.hpp"
 #include "planificador/backend/docker/task_run.hpp"
 
@@ -213,6 +214,13 @@ Result<void> DockerBackend::prepare() {
   }
   if (auto ping = m_engine.ping(); !ping) {
     return fail("engine unavailable: " + ping.error().message);
+  }
+  // Refused before any container is made: with a runtime the sandbox cannot start under,
+  // every task would wait out the helper's start and fail.
+  if (auto runtimes = m_engine.runtimes(); !runtimes) {
+    spdlog::warn("list the engine's runtimes: {}", runtimes.error().message);
+  } else if (auto usable = check_runtime(m_config.docker.runtime, *runtimes); !usable) {
+    return usable;
   }
   reap();
   std::set<std::string> images;

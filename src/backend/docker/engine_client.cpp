@@ -237,6 +237,31 @@ Result<void> EngineClient::ping() const {
   return Call(m_socket, m_timeout, "GET", "/_ping").expect({200}).map([](const Response&) {});
 }
 
+Result<EngineRuntimes> EngineClient::runtimes() const {
+  auto response = Call(m_socket, m_timeout, "GET", "/info").expect({200});
+  if (!response) {
+    return tl::unexpected(response.error());
+  }
+  auto parsed = parse_json("GET", "/info", response->body);
+  if (!parsed) {
+    return tl::unexpected(parsed.error());
+  }
+  EngineRuntimes runtimes;
+  if (auto name = parsed->find("DefaultRuntime"); name != parsed->end() && name->is_string()) {
+    runtimes.default_name = name->get<std::string>();
+  }
+  if (auto listed = parsed->find("Runtimes"); listed != parsed->end() && listed->is_object()) {
+    for (const auto& [name, runtime] : listed->items()) {
+      std::string path;
+      if (runtime.is_object() && runtime.contains("path") && runtime["path"].is_string()) {
+        path = runtime["path"].get<std::string>();
+      }
+      runtimes.paths.emplace(name, std::move(path));
+    }
+  }
+  return runtimes;
+}
+
 Result<bool> EngineClient::image_exists(std::string_view image) const {
   // The route is /images/{name:.*}/json: a repository's '/' and a tag's ':' stay literal.
   auto response = Call(m_socket, m_timeout, "GET", "/images/" + url_encode(image, "/:@") + "/json")

@@ -22,6 +22,13 @@ struct ContainerSummary {
   std::map<std::string, std::string> labels;
 };
 
+// The OCI runtimes the engine knows (GET /info: Runtimes, DefaultRuntime).
+struct EngineRuntimes {
+  std::string default_name;  // used when a container names none
+  std::map<std::string, std::string>
+      paths;  // name → the runtime's binary ("runc", "/usr/bin/runsc")
+};
+
 // A container's output as the logs endpoint returns it, demultiplexed.
 struct Logs {
   std::string out;
@@ -36,6 +43,8 @@ class EngineClient {
 
   // Returns success when the engine answers GET /_ping.
   [[nodiscard]] Result<void> ping() const;
+  // Returns the engine's runtimes (GET /info).
+  [[nodiscard]] Result<EngineRuntimes> runtimes() const;
   // Returns true when the engine has `image` (GET /images/{name}/json).
   [[nodiscard]] Result<bool> image_exists(std::string_view image) const;
   // POST /containers/create; returns the new container's id.

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "planificador/protocol/quote.hpp"
 #include "planificador/util/base64.hpp"
 
 namespace planificador::protocol {
@@ -19,30 +20,6 @@ namespace {
 // Ordered, so that env keeps the order the client gave.
 using Json = nlohmann::ordered_json;
 using Check = tl::expected<void, std::string>;
-
-constexpr std::size_t k_max_quoted = 64;
-
-// Returns `text` with bytes outside printable ASCII as \xHH, cut after k_max_quoted bytes.
-std::string escape(std::string_view text, std::size_t max_bytes = k_max_quoted) {
-  constexpr std::string_view k_digits = "0123456789abcdef";
-  std::string out;
-  for (std::size_t i = 0; i < text.size() && i < max_bytes; ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x20 && c < 0x7f && c != '\\') {
-      out += static_cast<char>(c);
-    } else {
-      out += "\\x";
-      out += k_digits[c >> 4U];
-      out += k_digits[c & 0xfU];
-    }
-  }
-  if (text.size() > max_bytes) {
-    out += "...";
-  }
-  return out;
-}
-
-std::string quote(std::string_view text) { return "`" + escape(text) + "`"; }
 
 tl::unexpected<std::string> bad(const std::string& where, std::string_view what) {
   return tl::unexpected(where + ": " + std::string(what));
@@ -70,11 +47,11 @@ tl::expected<Json, std::string> parse_document(std::string_view text) {
   try {
     Json document = Json::parse(text.begin(), text.end(), callback);
     if (duplicate) {
-      return bad("options", "duplicate key " + quote(*duplicate));
+      return bad("options", "duplicate key " + quote_text(*duplicate));
     }
     return document;
   } catch (const Json::exception& e) {
-    return bad("options", "invalid JSON: " + escape(e.what(), 200));
+    return bad("options", "invalid JSON: " + escape_text(e.what(), 200));
   }
 }
 
@@ -82,7 +59,7 @@ Check only_keys(const Json& object, const std::string& where,
                 std::initializer_list<std::string_view> allowed) {
   for (const auto& [key, value] : object.items()) {
     if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-      return bad(where, "unknown key " + quote(key));
+      return bad(where, "unknown key " + quote_text(key));
     }
   }
   return {};
@@ -152,9 +129,9 @@ Check parse_env(const Json& env, TaskOptions& out) {
       return bad("options.env", "empty variable name");
     }
     if (name.find('=') != std::string::npos || name.find('\0') != std::string::npos) {
-      return bad("options.env", "variable name " + quote(name) + " contains `=` or NUL");
+      return bad("options.env", "variable name " + quote_text(name) + " contains `=` or NUL");
     }
-    const std::string where = "options.env." + escape(name);
+    const std::string where = "options.env." + escape_text(name);
     auto text = string_at(value, where);
     if (!text) {
       return tl::unexpected(text.error());
@@ -220,7 +197,7 @@ Check check_file_paths(const std::vector<TaskFile>& files) {
     const auto below = seen.lower_bound(directory);
     if (below != seen.end() && below->first.starts_with(directory)) {
       return bad("options.files[" + std::to_string(below->second) + "].path",
-                 "needs " + quote(path) + " as a directory but options.files[" +
+                 "needs " + quote_text(path) + " as a directory but options.files[" +
                      std::to_string(index) + "] is a file there");
     }
   }

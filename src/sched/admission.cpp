@@ -5,39 +5,20 @@
 #include <optional>
 #include <utility>
 
+#include "planificador/protocol/quote.hpp"
+
 namespace planificador::sched {
 namespace {
 
-constexpr auto k_submit_ext = static_cast<unsigned char>(protocol::MessageType::submit_ext_or_report);
-
-// Returns the client's `text` between backticks with bytes outside printable ASCII as
-// \xHH and cut after 64 bytes, as protocol/options.cpp quotes client text: it ends up in
-// a log line and in a diagnostic, which must stay one line ("planificador: …\n").
-std::string quoted(std::string_view text) {
-  constexpr std::string_view k_digits = "0123456789abcdef";
-  constexpr std::size_t k_max_quoted = 64;
-  std::string out = "`";
-  for (std::size_t i = 0; i < text.size() && i < k_max_quoted; ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x20 && c < 0x7f && c != '\\' && c != '`') {
-      out += static_cast<char>(c);
-    } else {
-      out += "\\x";
-      out += k_digits[c >> 4U];
-      out += k_digits[c & 0xfU];
-    }
-  }
-  out += text.size() > k_max_quoted ? "...`" : "`";
-  return out;
-}
+constexpr auto k_submit_ext =
+    static_cast<unsigned char>(protocol::MessageType::submit_ext_or_report);
 
 std::string dropped(std::string_view why, std::string_view frame) {
-  return std::string(why) + " (" + std::to_string(frame.size()) + " bytes: " +
-         protocol::hex_prefix(frame) + ")";
+  return std::string(why) + " (" + std::to_string(frame.size()) +
+         " bytes: " + protocol::hex_prefix(frame) + ")";
 }
 
-Admission admit_submit(protocol::Submit submit, const config::Config& config,
-                       bool shutting_down) {
+Admission admit_submit(protocol::Submit submit, const config::Config& config, bool shutting_down) {
   const bool extended = submit.options.has_value();
   auto reject = [&](std::string reason) -> Admission {
     return Rejected{submit.id, extended, std::move(reason)};
@@ -47,7 +28,7 @@ Admission admit_submit(protocol::Submit submit, const config::Config& config,
   }
   const config::Runner* runner = config::match_runner(config, submit.image);
   if (runner == nullptr) {
-    return reject("no runner for image " + quoted(submit.image));
+    return reject("no runner for image " + protocol::quote_text(submit.image));
   }
   protocol::TaskOptions options;
   if (extended) {

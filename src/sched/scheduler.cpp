@@ -5,12 +5,16 @@
 
 #include <spdlog/spdlog.h>
 
+#include "planificador/protocol/quote.hpp"
 #include "planificador/protocol/report.hpp"
 
 namespace planificador::sched {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// How much of the daemon's reason for ending a task its log line quotes.
+constexpr std::size_t k_logged_diagnostic_bytes = 300;
 
 std::uint64_t elapsed_ms(Clock::time_point since) {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since);
@@ -115,8 +119,8 @@ void Scheduler::handle_frame(std::string_view frame, bool from_control) {
 
 void Scheduler::reject(const Rejected& rejected) {
   spdlog::info("task {} rejected: {}", rejected.id.printable(), rejected.reason);
-  m_sink.send_now(protocol::Append{rejected.id, protocol::Stream::err,
-                                   diagnostic_text(rejected.reason)});
+  m_sink.send_now(
+      protocol::Append{rejected.id, protocol::Stream::err, diagnostic_text(rejected.reason)});
   if (rejected.extended) {
     protocol::ReportFields fields;
     fields.status = protocol::Status::rejected;
@@ -169,7 +173,8 @@ void Scheduler::answer_unrun(const Task& task, std::int32_t exit_code, protocol:
   }
   send(protocol::Exited{id, exit_code});
   spdlog::info("task {} image `{}`: {} before it ran, exit {}, queued {} ms", id.printable(),
-               task.admitted.image, protocol::to_string(status), exit_code, queued_ms);
+               protocol::escape_text(task.admitted.image), protocol::to_string(status), exit_code,
+               queued_ms);
 }
 
 void Scheduler::finish(const protocol::TaskId& id) {
@@ -229,7 +234,7 @@ void Scheduler::run_task(Task& task) {
   // The number says in which order the workers took the tasks, which the order of these
   // lines (written by several workers) does not.
   spdlog::debug("task {} image `{}`: start #{} after {} ms queued", spec.id.printable(),
-                task.admitted.image, task.start_number, queued_ms);
+                protocol::escape_text(task.admitted.image), task.start_number, queued_ms);
   TaskOutput output(m_sink, spec.id);
   backend::TaskResult result;
   try {
@@ -268,9 +273,11 @@ void Scheduler::run_task(Task& task) {
   } catch (const std::exception& error) {
     spdlog::error("task {}: sending its outcome failed: {}", spec.id.printable(), error.what());
   }
-  spdlog::info("task {} image `{}`: {}, exit {}, wall {} ms, queued {} ms", spec.id.printable(),
-               task.admitted.image, protocol::to_string(result.status), result.exit_code,
-               result.wall_ms, queued_ms);
+  // The daemon's own reason, when it ended the task, is what an operator looks for first.
+  spdlog::info("task {} image `{}`: {}, exit {}, wall {} ms, queued {} ms{}{}", spec.id.printable(),
+               protocol::escape_text(task.admitted.image), protocol::to_string(result.status),
+               result.exit_code, result.wall_ms, queued_ms, result.diagnostic.empty() ? "" : ": ",
+               protocol::escape_text(result.diagnostic, k_logged_diagnostic_bytes));
 }
 
 void Scheduler::drain(std::chrono::milliseconds grace) {

@@ -262,6 +262,18 @@ TEST_F(DockerBackendTest, ConcurrentTasksDoNotMix) {
   EXPECT_EQ(second.out, "b0\nb1\nb2\n");
 }
 
+// Runs `code` on `config`'s first runner through `backend`, to its end.
+backend::TaskResult run_first_runner(backend::Backend& backend, const config::Config& config,
+                                     const std::string& code) {
+  backend::TaskSpec spec;
+  spec.runner = &config.runners[0];
+  spec.limits = config.runners[0].limits;
+  spec.code = code;
+  RecordingSink sink;
+  const os::Event cancel;
+  return backend.run(spec, sink, cancel);
+}
+
 TEST(DockerBackendFailures, MissingImageAnswersWithADiagnostic) {
   PLANIFICADOR_REQUIRE_DOCKER(harness());
   config::Config config = harness().config();
@@ -270,13 +282,7 @@ TEST(DockerBackendFailures, MissingImageAnswersWithADiagnostic) {
   config.runners[0].image = "planificador/does-not-exist";
   auto backend = backend::docker::make_docker_backend(config, harness().instance() + "-m");
   EXPECT_TRUE(backend->start());
-  backend::TaskSpec spec;
-  spec.runner = &config.runners[0];
-  spec.limits = config.runners[0].limits;
-  spec.code = "x";
-  RecordingSink sink;
-  const os::Event cancel;
-  const auto result = backend->run(spec, sink, cancel);
+  const auto result = run_first_runner(*backend, config, "x");
   EXPECT_EQ(result.status, Status::error);
   EXPECT_EQ(result.exit_code, 125);
   EXPECT_EQ(result.diagnostic,
@@ -291,13 +297,7 @@ TEST(DockerBackendFailures, AbsentEngineAnswersWithADiagnostic) {
   const auto started = backend->start();
   ASSERT_FALSE(started);
   EXPECT_NE(started.error().message.find("engine unavailable"), std::string::npos);
-  backend::TaskSpec spec;
-  spec.runner = &config.runners[0];
-  spec.limits = config.runners[0].limits;
-  spec.code = "print(1)\n";
-  RecordingSink sink;
-  const os::Event cancel;
-  const auto result = backend->run(spec, sink, cancel);
+  const auto result = run_first_runner(*backend, config, "print(1)\n");
   EXPECT_EQ(result.status, Status::error);
   EXPECT_EQ(result.exit_code, 125);
   EXPECT_TRUE(result.diagnostic.starts_with("engine unavailable: ")) << result.diagnostic;
@@ -313,17 +313,10 @@ TEST(DockerBackendFailures, UnknownRuntimeIsRefusedAtStartWithADiagnostic) {
   const auto started = backend->start();
   ASSERT_FALSE(started);
   const std::string expected =
-      "docker.runtime `no-such-runtime` is not one of the engine's "
-      "runtimes (";
+      "docker.runtime `no-such-runtime` is not one of the engine's runtimes (";
   EXPECT_TRUE(started.error().message.starts_with(expected)) << started.error().message;
   EXPECT_NE(started.error().message.find("runc"), std::string::npos) << started.error().message;
-  backend::TaskSpec spec;
-  spec.runner = &config.runners[0];
-  spec.limits = config.runners[0].limits;
-  spec.code = "print(1)\n";
-  RecordingSink sink;
-  const os::Event cancel;
-  const auto result = backend->run(spec, sink, cancel);
+  const auto result = run_first_runner(*backend, config, "print(1)\n");
   EXPECT_EQ(result.status, Status::error);
   EXPECT_EQ(result.exit_code, 125);
   EXPECT_TRUE(result.diagnostic.starts_with(expected)) << result.diagnostic;

@@ -292,8 +292,8 @@ def main():
             if a and d:
                 print(f"{program:8} docker run / fast       = {d / a:6.1f}  (target >= 30)")
             if d and f:
-                # What an executor with no cost of its own would reach.
-                print(f"{program:8} docker run / bare proc. = {d / f:6.1f}  (the ceiling)")
+                # What an executor that added nothing to the program's own start would reach.
+                print(f"{program:8} docker run / bare proc. = {d / f:6.1f}  (an executor of no cost)")
     print("\nthroughput")
     for program in programs:
         if ("a", program) in results:

@@ -8,7 +8,7 @@
 
 namespace planificador::backend::docker {
 
-OrphanSweeper::OrphanSweeper(const EngineClient& engine, const ContainerRegistry& registry,
+OrphanSweeper::OrphanSweeper(const EngineClient& engine, ContainerRegistry& registry,
                              std::string instance)
     : m_engine(engine), m_registry(registry), m_instance(std::move(instance)) {}
 
@@ -22,12 +22,11 @@ void OrphanSweeper::start() {
   m_thread = std::thread([this] { loop(); });
 }
 
+// Taken up at the thread's next look, within k_ping_interval: pinging sooner would not
+// find a lost engine back any earlier.
 void OrphanSweeper::engine_lost() {
   const std::scoped_lock lock(m_mutex);
-  if (!m_lost) {
-    m_lost = true;
-    m_wake.notify_all();
-  }
+  m_lost = true;
 }
 
 void OrphanSweeper::stop() {

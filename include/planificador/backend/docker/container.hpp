@@ -29,12 +29,12 @@ class ContainerRegistry {
   // sweeper to remove once the engine answers.
   void note_removal_failed() { m_removal_failed.store(true); }
   // Returns whether a removal failed since the last call.
-  [[nodiscard]] bool take_removal_failed() const { return m_removal_failed.exchange(false); }
+  [[nodiscard]] bool take_removal_failed() { return m_removal_failed.exchange(false); }
 
  private:
   mutable std::mutex m_mutex;
   std::set<std::string> m_ids;
-  mutable std::atomic<bool> m_removal_failed{false};
+  std::atomic<bool> m_removal_failed{false};
 };
 
 // Why a container could not be made ready.

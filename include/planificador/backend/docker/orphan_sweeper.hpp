@@ -24,8 +24,7 @@ class OrphanSweeper {
   static constexpr std::chrono::milliseconds k_sweep_interval{60000};
 
   // `engine` and `registry` must outlive the sweeper; `instance` is the label value.
-  OrphanSweeper(const EngineClient& engine, const ContainerRegistry& registry,
-                std::string instance);
+  OrphanSweeper(const EngineClient& engine, ContainerRegistry& registry, std::string instance);
   OrphanSweeper(const OrphanSweeper&) = delete;
   OrphanSweeper& operator=(const OrphanSweeper&) = delete;
   ~OrphanSweeper();
@@ -47,10 +46,10 @@ class OrphanSweeper {
   void loop();
 
   const EngineClient& m_engine;
-  const ContainerRegistry& m_registry;
+  ContainerRegistry& m_registry;
   std::string m_instance;
   std::mutex m_mutex;
-  std::condition_variable m_wake;
+  std::condition_variable m_wake;  // stop() wakes the thread
   bool m_stopping = false;
   bool m_lost = false;
   std::thread m_thread;

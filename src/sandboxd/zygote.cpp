@@ -21,8 +21,10 @@
 #include <unistd.h>
 #include <vector>
 
+#include "baseline.hpp"
 #include "signals.hpp"
 #include "spawn.hpp"
+#include "task_init.hpp"
 
 #include "planificador/sandbox/wire.hpp"
 
@@ -145,21 +147,26 @@ std::string other_processes() {
 
 class Zygote {
  public:
-  Zygote(int control, os::Fd signals) : m_control(control), m_signals(std::move(signals)) {}
+  Zygote(int control, os::Fd signals, ProcessBaseline baseline)
+      : m_control(control), m_signals(std::move(signals)), m_baseline(baseline) {}
 
   int run() {
     if (!send({{"event", "ready"}})) {
       return 1;
     }
     while (true) {
-      std::array<pollfd, 2> fds{pollfd{m_control, POLLIN, 0}, pollfd{m_signals.get(), POLLIN, 0}};
+      std::array<pollfd, 3> fds{pollfd{m_control, POLLIN, 0}, pollfd{m_signals.get(), POLLIN, 0},
+                                pollfd{m_status.get(), POLLIN, 0}};
       if (::poll(fds.data(), fds.size(), -1) < 0) {
         if (errno == EINTR) {
           continue;
         }
         return 1;
       }
-      if (fds[1].revents != 0 && !on_children()) {
+      if (fds[1].revents != 0) {
+        reap_children();
+      }
+      if (fds[2].revents != 0 && !on_task_status()) {
         return 1;
       }
       if (fds[0].revents != 0) {
@@ -198,39 +205,37 @@ class Zygote {
     for (std::size_t i = 0; i < program->fds.size(); ++i) {
       program->fds[i] = message.fds[i].get();
     }
-    const auto pid = spawn_program(*program);
-    // Only the program holds the task's pipes from here on.
+    auto task = start_task(*program, m_baseline);
+    // Only the task holds the task's pipes from here on.
     message.fds.clear();
-    if (!pid) {
-      return send({{"event", "exited"}, {"error", pid.error().message}});
+    if (!task) {
+      return send({{"event", "exited"}, {"error", task.error().message}});
     }
-    m_program = *pid;
-    return send({{"event", "started"}, {"pid", *pid}});
+    m_program = task->init;
+    m_status = std::move(task->status);
+    return send({{"event", "started"}, {"pid", task->init}});
   }
 
-  // Reaps what ended; once the program itself has, everything else goes too, and only
-  // then is its status reported, so no writer of its pipes remains.
-  bool on_children() {
+  // Reaps the task inits that have ended (their status came through the pipe before).
+  void reap_children() {
     signalfd_siginfo info{};
     while (::read(m_signals.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
     }
-    std::optional<int> status;
-    while (true) {
-      int wait_status = 0;
-      const pid_t pid = ::waitpid(-1, &wait_status, WNOHANG | __WALL);
-      if (pid <= 0) {
-        break;
-      }
-      if (m_program && pid == *m_program) {
-        status = wait_status;
-      }
+    int wait_status = 0;
+    while (::waitpid(-1, &wait_status, WNOHANG | __WALL) > 0) {
     }
-    if (!status) {
-      return true;
-    }
-    kill_and_reap_all();
+  }
+
+  // The task init writes the program's status once no other process of its task is left,
+  // then exits; its namespaces are torn down meanwhile, off the task's path.
+  bool on_task_status() {
+    const auto program_status = task_status(m_status, *m_program);
     m_program.reset();
-    return send({{"event", "exited"}, {"wait_status", *status}});
+    m_status.reset();
+    if (!program_status) {
+      return send({{"event", "exited"}, {"error", program_status.error().message}});
+    }
+    return send({{"event", "exited"}, {"wait_status", *program_status}});
   }
 
   bool clean() {
@@ -238,6 +243,9 @@ class Zygote {
     std::string problems = remove_sysv_ipc() + remove_message_queues();
     if (const std::string others = other_processes(); !others.empty()) {
       problems += " processes left:" + others;
+    }
+    if (const std::string moved = baseline_differences(m_baseline); !moved.empty()) {
+      problems += " settings of the zygote changed: " + moved;
     }
     if (!problems.empty()) {
       return send({{"ok", false}, {"error", "sandbox not clean:" + problems}});
@@ -247,7 +255,9 @@ class Zygote {
 
   int m_control;
   os::Fd m_signals;
-  std::optional<pid_t> m_program;
+  ProcessBaseline m_baseline;         // what every program starts with
+  std::optional<pid_t> m_program;     // the running task's init
+  os::Fd m_status;                    // where that task init leaves the program's status
 };
 
 }  // namespace
@@ -273,7 +283,13 @@ int run_zygote(int control) {
   if (!signals) {
     return 125;
   }
-  Zygote zygote(control, std::move(signals));
+  // As Bubblewrap and the helper left them: no program can change the zygote's own
+  // (task_init.hpp), and every program gets exactly these.
+  auto baseline = capture_baseline();
+  if (!baseline) {
+    return 125;
+  }
+  Zygote zygote(control, std::move(signals), *baseline);
   return zygote.run();
 }
 

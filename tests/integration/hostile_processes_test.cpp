@@ -122,6 +122,33 @@ TEST_P(HostileProcesses, MountsAndNamespaces) {
   EXPECT_NE(outcome.out.find("seccomp filters:\t2\n"), std::string::npos) << outcome.out;
 }
 
+// A task may reconfigure every process it can name, the sandbox's PID 1 first (in a warm
+// sandbox the zygote, which starts every later program): lower its resource limits,
+// priority, scheduling policy, affinity and I/O priority. Nothing of it may reach the next
+// task of the same container: its program starts with the same settings as before.
+TEST_P(HostileProcesses, ReconfiguringPidOneReachesNoLaterTask) {
+  const auto before = attack("c", "report_process_settings.c");
+  ASSERT_EQ(before.result.status, Status::exited) << describe(before);
+  EXPECT_NE(before.out.find("10 KB file: written"), std::string::npos) << before.out;
+  const auto attacked = attack("c", "reconfigure_init.c");
+  EXPECT_EQ(attacked.result.status, Status::exited) << describe(attacked);
+  EXPECT_NE(attacked.out.find("pid 1 RLIMIT_FSIZE 4096: "), std::string::npos) << attacked.out;
+  EXPECT_NE(attacked.out.find("done\n"), std::string::npos) << attacked.out;
+  const auto after = attack("c", "report_process_settings.c");
+  EXPECT_EQ(after.result.status, Status::exited) << describe(after);
+  EXPECT_EQ(after.out, before.out) << "a later task inherited the attack";
+
+  // A stack limit of 64 KiB would kill every later Python at its start.
+  const auto lowered = run_code("python",
+                                "import resource\n"
+                                "resource.prlimit(1, resource.RLIMIT_STACK, (65536, 65536))\n"
+                                "print('lowered')\n");
+  EXPECT_EQ(lowered.out, "lowered\n") << describe(lowered);
+  const auto python = run_code("python", "print('alive')\n");
+  EXPECT_EQ(python.result.status, Status::exited) << describe(python);
+  EXPECT_EQ(python.out, "alive\n");
+}
+
 TEST_P(HostileProcesses, IoUring) { expect_refused("c", "io_uring.c", "RING"); }
 
 TEST_P(HostileProcesses, TiocstiIntoATerminal) { expect_refused("c", "tiocsti.c", "INJECTED"); }

@@ -40,8 +40,10 @@ inline std::string helper_binary() {
 class HelperProcess {
  public:
   // Starts the helper; `unprivileged` runs it as uid 65534 when the tests run as root,
-  // as in a container where it is not root either. `extra` is appended to its arguments.
-  explicit HelperProcess(bool unprivileged = false, std::vector<std::string> extra = {}) {
+  // as in a container where it is not root either (the sandbox as the helper builds it
+  // needs that: as the host's root, bwrap covers parts of /proc with mounts that forbid
+  // each task's own /proc). `extra` is appended to its arguments.
+  explicit HelperProcess(bool unprivileged = true, std::vector<std::string> extra = {}) {
     char pattern[] = "/tmp/planificador-sandboxd-XXXXXX";
     m_dir = ::mkdtemp(pattern);
     root = m_dir + "/root";

@@ -366,7 +366,7 @@ TEST(SandboxdSetup, ReportsBwrapsOwnErrorSeparatelyFromTheTasksStderr) {
   ::chmod(fake.c_str(), 0755);
   ::chmod(dir.c_str(), 0755);
   {
-    HelperProcess helper(false, {"--bwrap", fake});
+    HelperProcess helper(true, {"--bwrap", fake});
     os::Fd connection = helper.connect();
     auto result = run(connection.get(), {"true"});
     // The sandbox never started, so no program did: the exec's only answer is "exited".
@@ -380,7 +380,7 @@ TEST(SandboxdSetup, ReportsBwrapsOwnErrorSeparatelyFromTheTasksStderr) {
 }
 
 TEST(SandboxdUnprivileged, RunsKillsAndWipesWithoutRoot) {
-  HelperProcess helper(true);
+  HelperProcess helper;
   os::Fd connection = helper.connect();
   auto result = run(connection.get(), {"sh", "-c",
                                        "i=0; while [ $i -lt 300 ]; do mkdir d && cd d || exit 1; "

@@ -1,5 +1,6 @@
 #include "planificador/os/cgroup.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <fcntl.h>
@@ -55,14 +56,23 @@ Result<std::string> read_fd(int fd, const std::string& path) {
   }
 }
 
-// Reads `path` through `fd`, opened on first use and kept: a cgroup file read again from
-// offset 0 is generated afresh, and the open is most of what a read would cost.
-Result<std::string> read_kept(Fd& fd, const std::string& path) {
+// Opens `path` into `fd` unless it is open already.
+Result<void> open_kept(Fd& fd, const std::string& path, int flags) {
   if (!fd) {
-    fd.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    fd.reset(::open(path.c_str(), flags | O_CLOEXEC));
     if (!fd) {
       return fail_errno("open `" + path + "`");
     }
+  }
+  return {};
+}
+
+// Reads `path` through `fd`, opened on first use (with `flags`) and kept: a cgroup file
+// read again from offset 0 is generated afresh, and the open is most of what a read would
+// cost.
+Result<std::string> read_kept(Fd& fd, const std::string& path, int flags = O_RDONLY) {
+  if (auto opened = open_kept(fd, path, flags); !opened) {
+    return tl::unexpected(opened.error());
   }
   return read_fd(fd.get(), path);
 }
@@ -184,13 +194,20 @@ Result<std::uint64_t> Cgroup::oom_kills() const {
 
 Result<void> Cgroup::reset_memory_peak() {
   if (m_paths.version == CgroupVersion::v1) {
+    m_seen_peak = 0;
+    if (m_socket_limit != 0) {
+      const std::string path = m_paths.memory + "/memory.kmem.tcp.max_usage_in_bytes";
+      if (auto reset = open_kept(m_socket_peak, path, O_RDWR).and_then([&] {
+            return write_file(m_socket_peak.get(), path, "0");
+          });
+          !reset) {
+        return reset;
+      }
+    }
     // memory.max_usage_in_bytes: writing resets it to the current usage (cgroup-v1/memory.rst).
     const std::string path = m_paths.memory + "/memory.max_usage_in_bytes";
-    if (!m_peak) {
-      m_peak.reset(::open(path.c_str(), O_RDWR | O_CLOEXEC));
-      if (!m_peak) {
-        return fail_errno("open `" + path + "`");
-      }
+    if (auto opened = open_kept(m_peak, path, O_RDWR); !opened) {
+      return opened;
     }
     return write_file(m_peak.get(), path, "0");
   }
@@ -208,6 +225,41 @@ Result<void> Cgroup::reset_memory_peak() {
   return {};
 }
 
+Result<void> Cgroup::limit_socket_memory(std::uint64_t bytes) {
+  if (m_paths.version != CgroupVersion::v1) {
+    return {};
+  }
+  const std::string path = m_paths.memory + "/memory.kmem.tcp.limit_in_bytes";
+  const Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd) {
+    return fail_errno("open `" + path + "`");
+  }
+  if (auto written = write_file(fd.get(), path, std::to_string(bytes)); !written) {
+    return written;
+  }
+  m_socket_limit = bytes;
+  return {};
+}
+
+Result<bool> Cgroup::over_memory_limit() const {
+  if (m_socket_limit == 0) {
+    return false;
+  }
+  const std::string directory = m_paths.memory;
+  auto memory = read_kept(m_usage, directory + "/memory.usage_in_bytes").and_then(parse_number);
+  auto sockets = read_kept(m_socket_usage, directory + "/memory.kmem.tcp.usage_in_bytes")
+                     .and_then(parse_number);
+  auto socket_peak =
+      read_kept(m_socket_peak, directory + "/memory.kmem.tcp.max_usage_in_bytes", O_RDWR)
+          .and_then(parse_number);
+  if (!memory || !sockets || !socket_peak) {
+    return tl::unexpected(!memory ? memory.error()
+                                  : !sockets ? sockets.error() : socket_peak.error());
+  }
+  m_seen_peak = std::max(m_seen_peak, *memory + *sockets);
+  return *memory + *sockets > m_socket_limit || *socket_peak >= m_socket_limit;
+}
+
 void Cgroup::open_files() {
   (void)cpu_usage_ns();
   (void)oom_kills();
@@ -216,7 +268,9 @@ void Cgroup::open_files() {
 
 Result<std::uint64_t> Cgroup::memory_peak_bytes() const {
   if (m_paths.version == CgroupVersion::v1) {
-    return read_kept(m_peak, m_paths.memory + "/memory.max_usage_in_bytes").and_then(parse_number);
+    return read_kept(m_peak, m_paths.memory + "/memory.max_usage_in_bytes", O_RDWR)
+        .and_then(parse_number)
+        .map([this](std::uint64_t peak) { return std::max(peak, m_seen_peak); });
   }
   const std::string path = m_paths.memory + "/memory.peak";
   if (m_peak) {

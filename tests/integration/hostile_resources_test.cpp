@@ -139,6 +139,11 @@ TEST_P(HostileResources, MemoryBombNodeArrayBuffer) {
   expect_memory_limit("node", "memory_bomb_arraybuffer.js");
 }
 
+// Socket buffers are memory: on cgroup v1 they are charged apart from the memory counter
+// and the kernel refuses them at a limit of their own rather than kill, so the daemon
+// ends the task when memory and socket buffers together cross the limit.
+TEST_P(HostileResources, LoopbackSocketBuffers) { expect_memory_limit("c", "socket_buffers.c"); }
+
 TEST_P(HostileResources, OutputFloodOnStdoutBash) {
   const auto outcome = flood("bash", "output_flood.sh");
   expect_output_limit(outcome, k_flood_limit);

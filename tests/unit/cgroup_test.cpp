@@ -1,5 +1,7 @@
 #include "planificador/os/cgroup.hpp"
 
+#include <filesystem>
+#include <fstream>
 #include <unistd.h>
 #include <vector>
 
@@ -130,6 +132,74 @@ TEST(Cgroup, KeptDescriptorsSeeEveryResetAndEveryNewPeak) {
       EXPECT_GE(*during, *before + (32U << 20U)) << "round " << round;
     }
   }
+}
+
+// A cgroup v1 memory directory made of plain files, as the kernel would show them. A write
+// to a plain file replaces only as many bytes as it writes, so the values written by the
+// code under test are one digit long where they are read back.
+class FakeV1Memory : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/planificador-cgroup-XXXXXX";
+    m_dir = ::mkdtemp(pattern);
+    set("memory.usage_in_bytes", 0);
+    set("memory.max_usage_in_bytes", 0);
+    set("memory.kmem.tcp.limit_in_bytes", 0);
+    set("memory.kmem.tcp.usage_in_bytes", 0);
+    set("memory.kmem.tcp.max_usage_in_bytes", 0);
+  }
+  void TearDown() override { std::filesystem::remove_all(m_dir); }
+
+  void set(const std::string& name, std::uint64_t value) const {
+    std::ofstream(m_dir + "/" + name, std::ios::trunc) << value << "\n";
+  }
+  [[nodiscard]] std::string get(const std::string& name) const {
+    std::ifstream file(m_dir + "/" + name);
+    std::string text;
+    std::getline(file, text);
+    return text;
+  }
+  [[nodiscard]] Cgroup cgroup() const { return Cgroup(CgroupPaths{CgroupVersion::v1, m_dir, m_dir}); }
+
+  std::string m_dir;
+};
+
+TEST_F(FakeV1Memory, WithoutSocketLimitNothingIsOverTheLimit) {
+  const auto group = cgroup();
+  set("memory.kmem.tcp.usage_in_bytes", 1ULL << 40);
+  const auto over = group.over_memory_limit();
+  ASSERT_TRUE(over) << over.error().message;
+  EXPECT_FALSE(*over);
+}
+
+TEST_F(FakeV1Memory, MemoryAndSocketBuffersTogetherCrossTheLimit) {
+  auto group = cgroup();
+  ASSERT_TRUE(group.limit_socket_memory(8));
+  EXPECT_EQ(get("memory.kmem.tcp.limit_in_bytes"), "8");
+  set("memory.usage_in_bytes", 5);
+  set("memory.kmem.tcp.usage_in_bytes", 3);
+  EXPECT_EQ(group.over_memory_limit().value_or(true), false);  // exactly at the limit
+  set("memory.kmem.tcp.usage_in_bytes", 4);
+  EXPECT_EQ(group.over_memory_limit().value_or(false), true);
+  // The highest sum seen is the peak, above the memory counter's own.
+  set("memory.max_usage_in_bytes", 6);
+  EXPECT_EQ(group.memory_peak_bytes().value_or(0), 9U);
+}
+
+TEST_F(FakeV1Memory, SocketBuffersThatReachedTheLimitCountUntilTheReset) {
+  auto group = cgroup();
+  ASSERT_TRUE(group.limit_socket_memory(8));
+  set("memory.kmem.tcp.max_usage_in_bytes", 8);  // the kernel refused beyond it
+  EXPECT_EQ(group.over_memory_limit().value_or(false), true);
+  ASSERT_TRUE(group.reset_memory_peak());
+  EXPECT_EQ(get("memory.kmem.tcp.max_usage_in_bytes"), "0");
+  EXPECT_EQ(group.over_memory_limit().value_or(true), false);
+}
+
+TEST(Cgroup, V2ChargesSocketsToMemoryItself) {
+  Cgroup group(CgroupPaths{CgroupVersion::v2, "/nonexistent", "/nonexistent"});
+  EXPECT_TRUE(group.limit_socket_memory(1000));
+  EXPECT_EQ(group.over_memory_limit().value_or(true), false);
 }
 
 }  // namespace

@@ -65,6 +65,12 @@ TEST(RunOutcome, OurVerdictWinsOverWhatTheKillLooksLike) {
   const auto cpu = run_outcome(ended(killed_by(SIGKILL), Verdict::cpu_limit), false, limits());
   EXPECT_EQ(cpu.exit_code, 152);
   EXPECT_EQ(cpu.diagnostic, "CPU time limit of 1000 ms exceeded");
+  const auto memory =
+      run_outcome(ended(killed_by(SIGKILL), Verdict::memory_limit), false, limits());
+  EXPECT_EQ(memory.status, Status::memory_limit);
+  EXPECT_EQ(memory.exit_code, 137);
+  EXPECT_EQ(memory.diagnostic, "memory limit of " + std::to_string(limits().memory_bytes) +
+                                   " bytes exceeded");
   const auto cancelled =
       run_outcome(ended(killed_by(SIGKILL), Verdict::cancelled), false, limits());
   EXPECT_EQ(cancelled.status, Status::cancelled);

@@ -51,8 +51,22 @@ class Cgroup {
   [[nodiscard]] Result<std::uint64_t> oom_kills() const;
   // Starts a new memory peak measurement at the current usage.
   [[nodiscard]] Result<void> reset_memory_peak();
-  // Returns the highest memory usage since reset_memory_peak() (or since creation).
+  // Returns the highest memory usage since reset_memory_peak() (or since creation). On
+  // v1 with socket accounting, at least the highest memory + socket usage a check of
+  // over_memory_limit() saw (the kernel keeps no peak of their sum).
   [[nodiscard]] Result<std::uint64_t> memory_peak_bytes() const;
+
+  // cgroup v1 charges TCP socket buffers to a counter of their own, which only a limit of
+  // its own activates (memory.kmem.tcp.limit_in_bytes, cgroup-v1/memory.rst 2.7.1);
+  // without it they are bounded only by the host-wide tcp_mem. Sets that limit to
+  // `bytes`, the cgroup's memory limit; sockets made afterwards are charged. v2 charges
+  // socket memory to memory.current already: nothing to do there.
+  [[nodiscard]] Result<void> limit_socket_memory(std::uint64_t bytes);
+  // Returns true when memory and socket buffers together are above the limit given to
+  // limit_socket_memory(), or the socket buffers alone reached it since the last
+  // reset_memory_peak(): on v1 the kernel then refuses socket memory instead of killing,
+  // so the caller has to. Always false without socket accounting (v2: the OOM kill).
+  [[nodiscard]] Result<bool> over_memory_limit() const;
 
   // Opens the kept descriptors now rather than at the first read, so that a container
   // holds the same descriptors from its start to its end. Errors are left to the reads.
@@ -67,6 +81,13 @@ class Cgroup {
   mutable Fd m_oom;   // memory.oom_control (v1), memory.events (v2)
   mutable Fd m_peak;  // v1 memory.max_usage_in_bytes; v2 memory.peak, whose reset is local
                       // to the descriptor it was written through
+  // v1 socket accounting: the limit set (0: none), the usage files, the highest memory +
+  // socket usage seen since the last reset.
+  std::uint64_t m_socket_limit = 0;
+  mutable Fd m_usage;        // memory.usage_in_bytes
+  mutable Fd m_socket_usage;  // memory.kmem.tcp.usage_in_bytes
+  mutable Fd m_socket_peak;   // memory.kmem.tcp.max_usage_in_bytes
+  mutable std::uint64_t m_seen_peak = 0;
 };
 
 }  // namespace planificador::os

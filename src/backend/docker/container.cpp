@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <filesystem>
+#include <mutex>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -152,6 +153,15 @@ tl::expected<Container, ContainerError> Container::acquire(
   }
   container.m_cgroup = std::move(*cgroup);
   container.m_cgroup.open_files();
+  // Before any task runs: only sockets made after the limit is set are charged.
+  const std::uint64_t memory = spec.limits.memory_bytes + k_helper_memory_headroom;
+  if (auto limited = container.m_cgroup.limit_socket_memory(memory); !limited) {
+    static std::once_flag warned;
+    std::call_once(warned, [&] {
+      spdlog::warn("socket buffers are not charged to the task's memory limit: {}",
+                   limited.error().message);
+    });
+  }
   return container;
 }
 

@@ -18,7 +18,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-// How often the container's CPU time is read while the program runs.
+// How often the container's CPU time (and, on cgroup v1, memory with socket buffers) is
+// read while the program runs.
 constexpr milliseconds k_cpu_poll{15};
 // How long the helper has to confirm a kill before the container itself is killed.
 constexpr milliseconds k_kill_grace{1000};
@@ -205,6 +206,8 @@ void ExecSession::check_limits() {
     const auto usage = m_env.cgroup->cpu_usage_ns();
     if (usage && *usage >= m_cpu_base && *usage - m_cpu_base >= m_request.cpu_ms * 1000000) {
       decide(Verdict::cpu_limit);
+    } else if (const auto over = m_env.cgroup->over_memory_limit(); over && *over) {
+      decide(Verdict::memory_limit);
     }
   }
 }

@@ -32,10 +32,11 @@ std::optional<TaskResult> limit_outcome(const ExecResult& exec, bool oom_killed,
           "output limit of " + std::to_string(limits.output_bytes) + " bytes exceeded");
     case Verdict::cancelled:
       return with_status(Status::cancelled, "cancelled");
+    case Verdict::memory_limit:
     case Verdict::none:
       break;
   }
-  if (oom_killed) {
+  if (oom_killed || exec.verdict == Verdict::memory_limit) {
     return with_status(
         Status::memory_limit,
         "memory limit of " + std::to_string(limits.memory_bytes) + " bytes exceeded");

@@ -42,9 +42,12 @@ std::vector<std::string> environment_of(const TaskSpec& spec) {
   return env;
 }
 
-bool oom_kills_grew(const os::Cgroup& cgroup, std::uint64_t before) {
+// The kernel killed for memory, or (cgroup v1) the socket buffers reached the memory
+// limit, where the kernel refuses socket memory instead of killing.
+bool memory_exhausted(const os::Cgroup& cgroup, std::uint64_t oom_kills_before) {
   const auto after = cgroup.oom_kills();
-  return after && *after > before;
+  const auto over = cgroup.over_memory_limit();
+  return (after && *after > oom_kills_before) || (over && *over);
 }
 
 struct Step {
@@ -67,7 +70,7 @@ std::optional<Step> exec_step(Container& container, const ExecEnvironment& envir
     failure = failed_outcome(Status::rejected, exec->error);
     return std::nullopt;
   }
-  return Step{std::move(*exec), oom_kills_grew(container.cgroup(), oom_before)};
+  return Step{std::move(*exec), memory_exhausted(container.cgroup(), oom_before)};
 }
 
 void finish(TaskResult& result, Container& container, const OutputBudget& budget) {

@@ -19,7 +19,9 @@
 namespace planificador::backend::docker {
 
 // The daemon's own reason to stop an exec, if it had one.
-enum class Verdict { none, time_limit, cpu_limit, output_limit, cancelled };
+// memory_limit: memory and socket buffers together crossed the container's limit where the
+// kernel does not kill for it (cgroup v1 socket accounting, os/cgroup.hpp).
+enum class Verdict { none, time_limit, cpu_limit, memory_limit, output_limit, cancelled };
 
 struct ExecRequest {
   std::vector<std::string> argv;

@@ -49,4 +49,8 @@ struct RunRequest {
 [[nodiscard]] int cancel(const std::string& id, const std::string& intake,
                          const std::string& control);
 
+// Writes a new CURVE key pair to `prefix`.key (mode 0600) and `prefix`.pub, never replacing
+// a file; `comment` names the owner in both. Returns the exit status.
+[[nodiscard]] int keygen(const std::string& prefix, const std::string& comment);
+
 }  // namespace planificador::planctl

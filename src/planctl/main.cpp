@@ -47,6 +47,14 @@ int main(int argc, char** argv) {
   cancel->add_option("--intake", cancel_intake, "intake endpoint")->capture_default_str();
   cancel->add_option("--control", cancel_control, "control endpoint (preferred when given)");
 
+  std::string key_prefix;
+  std::string key_comment;
+  auto* keygen = app.add_subcommand(
+      "keygen", "write a CURVE key pair PREFIX.key and PREFIX.pub for a fleet's link");
+  keygen->add_option("prefix", key_prefix, "path without extension, e.g. keys/broker")
+      ->required();
+  keygen->add_option("--comment", key_comment, "who the keys belong to (default: the prefix)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -55,6 +63,9 @@ int main(int argc, char** argv) {
   }
   if (run->parsed()) {
     return planctl::run(request);
+  }
+  if (keygen->parsed()) {
+    return planctl::keygen(key_prefix, key_comment);
   }
   return planctl::cancel(cancel_id, cancel_intake, cancel_control);
 }

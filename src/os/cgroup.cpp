@@ -160,6 +160,46 @@ Result<CgroupPaths> parse_proc_cgroup(std::string_view text, std::string_view ro
   return fail("no memory and cpuacct hierarchies and no unified hierarchy listed");
 }
 
+CgroupPaths container_cgroup_paths(std::string_view id, std::string_view parent,
+                                   const CgroupLayout& layout, std::string_view root) {
+  const bool systemd = layout.driver == "systemd";
+  std::string relative(parent.empty() ? (systemd ? "system.slice" : "docker") : parent);
+  while (!relative.empty() && relative.front() == '/') {
+    relative.erase(0, 1);
+  }
+  relative += systemd ? "/docker-" + std::string(id) + ".scope" : "/" + std::string(id);
+  const std::string base(root);
+  if (layout.version == CgroupVersion::v2) {
+    const std::string unified = base + "/" + relative;
+    return CgroupPaths{CgroupVersion::v2, unified, unified};
+  }
+  const std::string cpu =
+      ::access((base + "/cpuacct").c_str(), F_OK) == 0 ? "cpuacct" : "cpu,cpuacct";
+  return CgroupPaths{CgroupVersion::v1, base + "/memory/" + relative,
+                     base + "/" + cpu + "/" + relative};
+}
+
+Result<Cgroup> Cgroup::of_container(std::string_view id, pid_t pid, std::string_view parent,
+                                    const CgroupLayout& layout, std::string_view root) {
+  if (pid > 0) {
+    // Another process of the same number (a PID namespace that is not the host's) names
+    // another cgroup: only one that names the container is taken.
+    if (auto text = read_file("/proc/" + std::to_string(pid) + "/cgroup")) {
+      if (auto paths = parse_proc_cgroup(*text, root);
+          paths && paths->memory.find(id) != std::string::npos) {
+        return Cgroup(std::move(*paths));
+      }
+    }
+  }
+  CgroupPaths paths = container_cgroup_paths(id, parent, layout, root);
+  for (const auto* directory : {&paths.memory, &paths.cpu}) {
+    if (::access(directory->c_str(), F_OK) != 0) {
+      return fail_errno("cgroup directory `" + *directory + "`");
+    }
+  }
+  return Cgroup(std::move(paths));
+}
+
 Result<Cgroup> Cgroup::of_process(pid_t pid, std::string_view root) {
   const std::string path = "/proc/" + std::to_string(pid) + "/cgroup";
   auto text = read_file(path);

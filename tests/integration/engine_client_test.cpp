@@ -42,23 +42,33 @@ TEST_F(EngineClientTest, PingSucceedsOnOk) {
   EXPECT_EQ(m_engine.requests()[0].target, "/v1.41/_ping");
 }
 
-TEST_F(EngineClientTest, RuntimesAreReadFromInfo) {
+TEST_F(EngineClientTest, RuntimesAndCgroupLayoutAreReadFromInfo) {
   m_engine.on("GET", "/v1.41/info",
               {200, R"({"DefaultRuntime":"runc","Runtimes":{"runc":{"path":"runc"},)"
-                    R"("runsc":{"path":"/usr/bin/runsc","runtimeArgs":["--network=none"]}}})"});
-  auto runtimes = m_client.runtimes();
-  ASSERT_TRUE(runtimes) << runtimes.error().message;
-  EXPECT_EQ(runtimes->default_name, "runc");
-  EXPECT_EQ(runtimes->paths,
+                    R"("runsc":{"path":"/usr/bin/runsc","runtimeArgs":["--network=none"]}},)"
+                    R"("CgroupDriver":"systemd","CgroupVersion":"2"})"});
+  auto info = m_client.info();
+  ASSERT_TRUE(info) << info.error().message;
+  EXPECT_EQ(info->runtimes.default_name, "runc");
+  EXPECT_EQ(info->runtimes.paths,
             (std::map<std::string, std::string>{{"runc", "runc"}, {"runsc", "/usr/bin/runsc"}}));
+  EXPECT_EQ(info->cgroups.driver, "systemd");
+  EXPECT_EQ(info->cgroups.version, os::CgroupVersion::v2);
 }
 
-TEST_F(EngineClientTest, RuntimesSurfaceTheEngineMessage) {
+TEST_F(EngineClientTest, InfoWithoutCgroupFieldsMeansCgroupfsOnV1) {
+  m_engine.on("GET", "/v1.41/info", {200, R"({"DefaultRuntime":"runc"})"});
+  auto info = m_client.info();
+  ASSERT_TRUE(info) << info.error().message;
+  EXPECT_EQ(info->cgroups.driver, "cgroupfs");
+  EXPECT_EQ(info->cgroups.version, os::CgroupVersion::v1);
+}
+
+TEST_F(EngineClientTest, InfoSurfacesTheEngineMessage) {
   m_engine.on("GET", "/v1.41/info", {500, R"({"message":"info failed"})"});
-  auto runtimes = m_client.runtimes();
-  ASSERT_FALSE(runtimes);
-  EXPECT_NE(runtimes.error().message.find("info failed"), std::string::npos)
-      << runtimes.error().message;
+  auto info = m_client.info();
+  ASSERT_FALSE(info);
+  EXPECT_NE(info.error().message.find("info failed"), std::string::npos) << info.error().message;
 }
 
 TEST_F(EngineClientTest, CreateSendsJsonAndNameAndReturnsId) {

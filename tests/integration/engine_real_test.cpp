@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "planificador/backend/docker/engine_client.hpp"
+#include "planificador/os/cgroup.hpp"
 
 namespace planificador::backend::docker {
 namespace {
@@ -130,6 +131,35 @@ TEST_F(EngineRealTest, KillStopsARunningContainer) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 30s);
 
   EXPECT_TRUE(m_client.kill(id)) << "killing a stopped container is not an error";
+}
+
+// A daemon in a container of its own (a Swarm service) does not see the host's PIDs: the
+// container's cgroup must be found from its id and the engine's layout alone, and be the
+// same one /proc/<pid>/cgroup names.
+TEST_F(EngineRealTest, ContainerCgroupFromItsIdMatchesItsProcess) {
+  const auto id = create("sleep 30", "cgroup", unique_name("cgroup"));
+  test::ContainerGuard guard(m_client, id);
+  ASSERT_TRUE(m_client.start(id));
+  const auto info = m_client.info();
+  ASSERT_TRUE(info) << info.error().message;
+  const auto inspected = m_client.inspect(id);
+  ASSERT_TRUE(inspected) << inspected.error().message;
+  const auto pid = inspected->value(nlohmann::json::json_pointer("/State/Pid"), 0);
+  const auto parent =
+      inspected->value(nlohmann::json::json_pointer("/HostConfig/CgroupParent"), std::string());
+
+  const auto by_id = os::Cgroup::of_container(id, 0, parent, info->cgroups);
+  ASSERT_TRUE(by_id) << by_id.error().message;
+  const auto by_pid = os::Cgroup::of_process(pid);
+  ASSERT_TRUE(by_pid) << by_pid.error().message;
+  EXPECT_EQ(by_id->paths(), by_pid->paths());
+  const auto cpu = by_id->cpu_usage_ns();
+  EXPECT_TRUE(cpu) << cpu.error().message;
+  // A pid the engine reports that is another process here (here: our own) is not taken.
+  const auto wrong_pid = os::Cgroup::of_container(id, ::getpid(), parent, info->cgroups);
+  ASSERT_TRUE(wrong_pid) << wrong_pid.error().message;
+  EXPECT_EQ(wrong_pid->paths(), by_pid->paths());
+  (void)m_client.kill(id);
 }
 
 }  // namespace

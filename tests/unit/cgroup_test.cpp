@@ -59,6 +59,42 @@ TEST(ParseProcCgroup, NoUsableHierarchyIsAnError) {
   EXPECT_FALSE(parse_proc_cgroup("4:memory:/docker/x\n"));
 }
 
+TEST(ContainerCgroupPaths, EachDriverAndVersionAsDockerLaysThemOut) {
+  const std::string id = "0123abcd";
+  const auto v1 = container_cgroup_paths(id, "", {"cgroupfs", CgroupVersion::v1}, "/nonexistent");
+  EXPECT_EQ(v1.version, CgroupVersion::v1);
+  EXPECT_EQ(v1.memory, "/nonexistent/memory/docker/0123abcd");
+  EXPECT_EQ(v1.cpu, "/nonexistent/cpu,cpuacct/docker/0123abcd");  // no separate cpuacct there
+  const auto systemd = container_cgroup_paths(id, "", {"systemd", CgroupVersion::v1}, "/cg");
+  EXPECT_EQ(systemd.memory, "/cg/memory/system.slice/docker-0123abcd.scope");
+  const auto v2 = container_cgroup_paths(id, "", {"cgroupfs", CgroupVersion::v2}, "/cg");
+  EXPECT_EQ(v2.version, CgroupVersion::v2);
+  EXPECT_EQ(v2.memory, "/cg/docker/0123abcd");
+  EXPECT_EQ(v2.cpu, v2.memory);
+  const auto v2_systemd = container_cgroup_paths(id, "", {"systemd", CgroupVersion::v2}, "/cg");
+  EXPECT_EQ(v2_systemd.memory, "/cg/system.slice/docker-0123abcd.scope");
+  // A container's own CgroupParent replaces the default, leading slash or not.
+  const auto parented = container_cgroup_paths(id, "/tasks", {"cgroupfs", CgroupVersion::v2}, "/cg");
+  EXPECT_EQ(parented.memory, "/cg/tasks/0123abcd");
+}
+
+TEST(ContainerCgroupPaths, ThisHostsLayoutHasSeparateCpuacctOnV1) {
+  if (::access("/sys/fs/cgroup/cpuacct", F_OK) != 0) {
+    GTEST_SKIP() << "no separate cpuacct hierarchy on this host";
+  }
+  const auto paths = container_cgroup_paths("x", "", {"cgroupfs", CgroupVersion::v1});
+  EXPECT_EQ(paths.cpu, "/sys/fs/cgroup/cpuacct/docker/x");
+}
+
+TEST(CgroupOfContainer, MissingDirectoryIsAnErrorNamingIt) {
+  const auto cgroup =
+      Cgroup::of_container("no-such-container", 0, "", {"cgroupfs", CgroupVersion::v2}, "/nonexistent");
+  ASSERT_FALSE(cgroup);
+  EXPECT_NE(cgroup.error().message.find("/nonexistent/docker/no-such-container"),
+            std::string::npos)
+      << cgroup.error().message;
+}
+
 TEST(ParseKeyedValue, ReadsOomKillOfV1OomControl) {
   const auto kills = parse_keyed_value("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n", "oom_kill");
   ASSERT_TRUE(kills) << kills.error().message;

@@ -22,6 +22,22 @@ struct CgroupPaths {
   friend bool operator==(const CgroupPaths&, const CgroupPaths&) = default;
 };
 
+// How an engine lays out its containers' cgroups (Docker's GET /info: CgroupDriver,
+// CgroupVersion) and where, by default, it puts them.
+struct CgroupLayout {
+  std::string driver = "cgroupfs";  // "cgroupfs" or "systemd"
+  CgroupVersion version = CgroupVersion::v1;
+};
+
+// Returns the accounting directories of container `id` under `root` when the engine made
+// it with `layout` and the container's CgroupParent `parent` (empty: the engine's default,
+// "docker" for cgroupfs, "system.slice" for systemd): for cgroupfs <parent>/<id>, for
+// systemd <parent>/docker-<id>.scope. `cpu` is the cpuacct hierarchy on v1 ("cpuacct", or
+// the combined "cpu,cpuacct" when `root` has that instead). Pure but for that one check.
+[[nodiscard]] CgroupPaths container_cgroup_paths(std::string_view id, std::string_view parent,
+                                                 const CgroupLayout& layout,
+                                                 std::string_view root = "/sys/fs/cgroup");
+
 // Parses the text of /proc/<pid>/cgroup. Returns the directories under `root`
 // (normally /sys/fs/cgroup): v1 when a memory hierarchy is listed, else v2 from the
 // "0::" line; an error when neither is there.
@@ -44,6 +60,14 @@ class Cgroup {
   // Returns the cgroup of process `pid` (from /proc/<pid>/cgroup), under `root`.
   [[nodiscard]] static Result<Cgroup> of_process(pid_t pid,
                                                  std::string_view root = "/sys/fs/cgroup");
+  // Returns the cgroup of container `id` whose PID 1 the engine reports as `pid`: from
+  // /proc/<pid>/cgroup when that names the container (the caller sees the host's PIDs),
+  // else from the engine's layout (a daemon in a container of its own, without the host's
+  // PID namespace). An Error when neither leads to an existing directory.
+  [[nodiscard]] static Result<Cgroup> of_container(std::string_view id, pid_t pid,
+                                                   std::string_view parent,
+                                                   const CgroupLayout& layout,
+                                                   std::string_view root = "/sys/fs/cgroup");
 
   // Returns the CPU time every process of the cgroup used so far, in nanoseconds.
   [[nodiscard]] Result<std::uint64_t> cpu_usage_ns() const;

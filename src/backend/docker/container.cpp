@@ -145,11 +145,14 @@ tl::expected<Container, ContainerError> Container::acquire(
     return container_error(ContainerFailure::engine, info.error().message);
   }
   const auto pid = info->value(nlohmann::json::json_pointer("/State/Pid"), std::int64_t{0});
-  auto cgroup = os::Cgroup::of_process(static_cast<pid_t>(pid));
-  if (pid <= 0 || !cgroup) {
-    return container_error(ContainerFailure::helper,
-                           "cgroup of container " + container.m_id.substr(0, 12) + ": " +
-                               (pid <= 0 ? "no pid" : cgroup.error().message));
+  const auto parent =
+      info->value(nlohmann::json::json_pointer("/HostConfig/CgroupParent"), std::string());
+  auto cgroup = os::Cgroup::of_container(container.m_id, static_cast<pid_t>(pid), parent,
+                                         spec.cgroups);
+  if (!cgroup) {
+    return container_error(ContainerFailure::helper, "cgroup of container " +
+                                                         container.m_id.substr(0, 12) + ": " +
+                                                         cgroup.error().message);
   }
   container.m_cgroup = std::move(*cgroup);
   container.m_cgroup.open_files();

@@ -172,6 +172,7 @@ class DockerBackend final : public Backend {
   std::set<std::string> m_missing_images;
   // Made by start(), only read afterwards (run() may be called from any worker).
   std::map<const config::Runner*, std::unique_ptr<Pool>> m_pools;
+  os::CgroupLayout m_cgroups;  // from the engine's GET /info
   // start() succeeded. Until then precheck() refuses every task, so no run() reads
   // m_pools while a start() may still fill it (the release store publishes the pools).
   std::atomic<bool> m_ready{false};
@@ -217,10 +218,12 @@ Result<void> DockerBackend::prepare() {
   }
   // Refused before any container is made: with a runtime the sandbox cannot start under,
   // every task would wait out the helper's start and fail.
-  if (auto runtimes = m_engine.runtimes(); !runtimes) {
-    spdlog::warn("list the engine's runtimes: {}", runtimes.error().message);
-  } else if (auto usable = check_runtime(m_config.docker.runtime, *runtimes); !usable) {
+  if (auto info = m_engine.info(); !info) {
+    spdlog::warn("read the engine's runtimes and cgroup layout: {}", info.error().message);
+  } else if (auto usable = check_runtime(m_config.docker.runtime, info->runtimes); !usable) {
     return usable;
+  } else {
+    m_cgroups = info->cgroups;
   }
   reap();
   std::set<std::string> images;
@@ -281,7 +284,8 @@ void DockerBackend::start_pools() {
                                         {},
                                         *m_seccomp,
                                         runner.limits,
-                                        m_config.docker},
+                                        m_config.docker,
+                                        m_cgroups},
                           "planificador-" + m_instance + "-r" + std::to_string(index) + "-w",
                           m_state_dir,
                           runner.pool,
@@ -415,7 +419,8 @@ TaskResult DockerBackend::run_fresh(const TaskSpec& spec, OutputSink& sink,
   const std::string name = "planificador-" + m_instance + "-" + std::to_string(++m_counter);
   ContainerSpec container_spec{
       spec.runner->image,       m_instance, spec.id.hex(), *m_helper,
-      m_state_dir + "/" + name, *m_seccomp, spec.limits,   m_config.docker};
+      m_state_dir + "/" + name, *m_seccomp, spec.limits,   m_config.docker,
+      m_cgroups};
   auto container = Container::acquire(m_engine, m_registry, container_spec, name, cancel);
   if (!container) {
     return container_failure(container.error(), spec.runner->image);

@@ -237,7 +237,7 @@ Result<void> EngineClient::ping() const {
   return Call(m_socket, m_timeout, "GET", "/_ping").expect({200}).map([](const Response&) {});
 }
 
-Result<EngineRuntimes> EngineClient::runtimes() const {
+Result<EngineInfo> EngineClient::info() const {
   auto response = Call(m_socket, m_timeout, "GET", "/info").expect({200});
   if (!response) {
     return tl::unexpected(response.error());
@@ -259,7 +259,15 @@ Result<EngineRuntimes> EngineClient::runtimes() const {
       runtimes.paths.emplace(name, std::move(path));
     }
   }
-  return runtimes;
+  EngineInfo info{std::move(runtimes), {}};
+  if (auto driver = parsed->find("CgroupDriver"); driver != parsed->end() && driver->is_string()) {
+    info.cgroups.driver = driver->get<std::string>();
+  }
+  if (auto version = parsed->find("CgroupVersion");
+      version != parsed->end() && version->is_string() && version->get<std::string>() == "2") {
+    info.cgroups.version = os::CgroupVersion::v2;
+  }
+  return info;
 }
 
 Result<bool> EngineClient::image_exists(std::string_view image) const {

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "planificador/config/config.hpp"
+#include "planificador/os/cgroup.hpp"
 
 namespace planificador::backend::docker {
 
@@ -30,6 +31,7 @@ struct ContainerSpec {
   std::string seccomp_json;  // the seccomp profile's text
   config::Limits limits;     // the task's effective limits
   config::Docker docker;     // runtime, cpus, work_bytes
+  os::CgroupLayout cgroups;  // how the engine lays out container cgroups (GET /info)
 };
 
 // Returns the create body (Engine API v1.41 ContainerConfig + HostConfig): the helper as

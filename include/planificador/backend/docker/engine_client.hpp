@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "planificador/os/cgroup.hpp"
 #include "planificador/util/result.hpp"
 
 namespace planificador::backend::docker {
@@ -29,6 +30,12 @@ struct EngineRuntimes {
       paths;  // name → the runtime's binary ("runc", "/usr/bin/runsc")
 };
 
+// What the daemon needs to know of the engine (GET /info).
+struct EngineInfo {
+  EngineRuntimes runtimes;
+  os::CgroupLayout cgroups;  // CgroupDriver, CgroupVersion ("1" or "2")
+};
+
 // A container's output as the logs endpoint returns it, demultiplexed.
 struct Logs {
   std::string out;
@@ -43,8 +50,8 @@ class EngineClient {
 
   // Returns success when the engine answers GET /_ping.
   [[nodiscard]] Result<void> ping() const;
-  // Returns the engine's runtimes (GET /info).
-  [[nodiscard]] Result<EngineRuntimes> runtimes() const;
+  // Returns the engine's runtimes and cgroup layout (GET /info).
+  [[nodiscard]] Result<EngineInfo> info() const;
   // Returns true when the engine has `image` (GET /images/{name}/json).
   [[nodiscard]] Result<bool> image_exists(std::string_view image) const;
   // POST /containers/create; returns the new container's id.

@@ -2,16 +2,16 @@
 
 #include <array>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <fcntl.h>
-#include <linux/capability.h>
-#include <csignal>
 #include <sched.h>
-#include <sys/mount.h>
-#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "task_setup.hpp"
 
 #include "planificador/os/pipe.hpp"
 
@@ -19,9 +19,9 @@ namespace planificador::sandboxd {
 namespace {
 
 constexpr int k_setup_failed = 125;
-// The status pipe's place in the task init, above the program's three descriptors.
-constexpr int k_status_fd = 3;
-constexpr unsigned long k_proc_flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+// The task init's own descriptors, above the program's three.
+constexpr int k_control_fd = 3;
+constexpr int k_status_fd = 4;
 
 void write_text(const char* text) { (void)!::write(STDERR_FILENO, text, std::strlen(text)); }
 
@@ -31,8 +31,7 @@ void report_status(int wait_status) {
 
 // Says on the program's stderr what failed, as the program's own start would (spawn.hpp),
 // and ends the task with status 125.
-[[noreturn]] void setup_failed(const char* what) {
-  const int err = errno;
+[[noreturn]] void setup_failed(const char* what, int err) {
   write_text("planificador: task setup: ");
   write_text(what);
   write_text(": ");
@@ -42,59 +41,26 @@ void report_status(int wait_status) {
   ::_exit(k_setup_failed);
 }
 
-// Puts the program's descriptors on 0–2 and the status pipe on 3, and closes the rest:
-// the zygote's connection to the helper and its signalfd stay out of the task.
-void arrange_descriptors(const std::array<int, 3>& program, int status) {
+// Moves `sources[i]` to descriptor `first + i` and closes everything from `last_kept + 1`
+// up: the zygote's connection to the helper and its signalfd stay out of the task.
+void place_descriptors(const int* sources, std::size_t count, int first, int last_kept) {
   std::array<int, 4> moved{};
-  const std::array<int, 4> sources{program[0], program[1], program[2], status};
-  for (std::size_t i = 0; i < sources.size(); ++i) {
+  for (std::size_t i = 0; i < count; ++i) {
     moved[i] = ::fcntl(sources[i], F_DUPFD_CLOEXEC, 16);
     if (moved[i] < 0) {
-      ::_exit(k_setup_failed);  // no stderr to say it on yet
-    }
-  }
-  for (std::size_t i = 0; i < moved.size(); ++i) {
-    if (::dup2(moved[i], static_cast<int>(i)) < 0) {
       ::_exit(k_setup_failed);
     }
   }
-  // The status pipe must not reach the program (spawn closes everything above 2 anyway).
-  (void)::fcntl(k_status_fd, F_SETFD, FD_CLOEXEC);
-  if (::close_range(k_status_fd + 1, ~0U, 0) != 0) {
-    for (int fd = k_status_fd + 1; fd < 65536; ++fd) {
+  for (std::size_t i = 0; i < count; ++i) {
+    if (::dup3(moved[i], first + static_cast<int>(i), O_CLOEXEC) < 0) {
+      ::_exit(k_setup_failed);
+    }
+    ::close(moved[i]);
+  }
+  if (::close_range(static_cast<unsigned>(last_kept) + 1, ~0U, 0) != 0) {
+    for (int fd = last_kept + 1; fd < 65536; ++fd) {
       ::close(fd);
     }
-  }
-}
-
-// A /proc and a /dev/mqueue of the task's own namespaces, on top of the sandbox's in a
-// mount namespace of the task's own (none of the sandbox's mounts is shared, so nothing
-// propagates back). The proc flags match the sandbox's proc mount, which the kernel
-// requires of a new one (mount_too_revealing, fs/namespace.c).
-void mount_task_filesystems() {
-  if (::mount("proc", "/proc", "proc", k_proc_flags, nullptr) != 0) {
-    setup_failed("mount /proc");
-  }
-  if (::mount("mqueue", "/dev/mqueue", "mqueue", k_proc_flags, nullptr) != 0) {
-    setup_failed("mount /dev/mqueue");
-  }
-}
-
-// Gives up the zygote's capabilities for good: the bounding set (CAP_SETPCAP allows that),
-// then the ambient, permitted, effective and inheritable sets.
-void drop_capabilities() {
-  for (int capability = 0; capability <= CAP_LAST_CAP; ++capability) {
-    if (::prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0 && errno != EINVAL) {
-      setup_failed("drop the capability bounding set");
-    }
-  }
-  if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) {
-    setup_failed("clear the ambient capabilities");
-  }
-  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-  std::array<__user_cap_data_struct, _LINUX_CAPABILITY_U32S_3> none{};
-  if (::syscall(SYS_capset, &header, none.data()) != 0) {
-    setup_failed("drop the capabilities");
   }
 }
 
@@ -118,38 +84,52 @@ void end_the_rest() {
   }
 }
 
-// PID 1 of the task's namespaces: sets the task up, starts the program and reaps every
-// process until the program itself has ended.
-[[noreturn]] void task_init(SpawnRequest request, const ProcessBaseline& baseline, int status) {
-  arrange_descriptors(request.fds, status);
-  mount_task_filesystems();
-  drop_capabilities();
-  const char* failed = nullptr;
-  if (apply_baseline(baseline, failed) != 0) {
-    setup_failed(failed);
-  }
+// Runs the program to its end, reaping every orphan meanwhile; returns its wait status.
+int run_program(SpawnRequest& request) {
   request.fds = {0, 1, 2};
   const auto program = spawn_program(request);
   if (!program) {
-    errno = program.error().code;
-    setup_failed("start the program");
+    setup_failed("start the program", program.error().code);
   }
   // The program's descriptors are its own now: the task init holds no pipe open.
   for (int fd = 0; fd < 3; ++fd) {
     ::close(fd);
   }
-  int program_status = 0;
   while (true) {
     int wait_status = 0;
     const pid_t pid = ::waitpid(-1, &wait_status, __WALL);
     if (pid == *program) {
-      program_status = wait_status;
-      break;
+      return wait_status;
     }
     if (pid < 0 && errno != EINTR) {
       ::_exit(k_setup_failed);
     }
   }
+}
+
+// PID 1 of the task's namespaces: sets the task up, waits for its program, runs it, and
+// reports its status once no other process of the task is left.
+[[noreturn]] void task_init(int control, int status, const ProcessBaseline& baseline) {
+  const std::array<int, 2> own{control, status};
+  place_descriptors(own.data(), own.size(), k_control_fd, k_status_fd);
+  const char* failed = set_up_task(baseline);
+  const int setup_errno = errno;
+  auto message = sandbox::receive_message(k_control_fd);
+  if (!message) {
+    ::_exit(k_setup_failed);  // the zygote went away: no task to report to
+  }
+  auto request = parse_exec(*message);
+  if (!request) {
+    ::_exit(k_setup_failed);
+  }
+  const std::array<int, 3> program{message->fds[0].get(), message->fds[1].get(),
+                                   message->fds[2].get()};
+  place_descriptors(program.data(), program.size(), 0, k_status_fd);
+  ::close(k_control_fd);
+  if (failed != nullptr) {
+    setup_failed(failed, setup_errno);
+  }
+  const int program_status = run_program(*request);
   end_the_rest();
   // Only now, with no process of the task left, the status; the namespaces are torn down
   // after it, while the zygote goes on.
@@ -159,11 +139,17 @@ void end_the_rest() {
 
 }  // namespace
 
-Result<TaskProcess> start_task(const SpawnRequest& request, const ProcessBaseline& baseline) {
+Result<PreparedTask> prepare_task(const ProcessBaseline& baseline) {
   auto status = os::make_pipe();
   if (!status) {
     return tl::unexpected(status.error());
   }
+  std::array<int, 2> pair{-1, -1};
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair.data()) != 0) {
+    return fail_errno("socketpair for the task init");
+  }
+  os::Fd control(pair[0]);
+  os::Fd init_end(pair[1]);
   // A fork, not a vfork: the task init lives as long as the task. The zygote is one small
   // single-threaded process, so the child may use everything it copied.
   const long pid = ::syscall(SYS_clone, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | SIGCHLD,
@@ -172,10 +158,19 @@ Result<TaskProcess> start_task(const SpawnRequest& request, const ProcessBaselin
     return fail_errno("clone the task init");
   }
   if (pid == 0) {
-    status->read.reset();
-    task_init(request, baseline, status->write.get());
+    task_init(init_end.get(), status->write.get(), baseline);
   }
-  return TaskProcess{static_cast<pid_t>(pid), std::move(status->read)};
+  return PreparedTask{static_cast<pid_t>(pid), std::move(control), std::move(status->read)};
+}
+
+Result<void> launch_task(PreparedTask& task, const sandbox::Message& message) {
+  const std::array<int, 3> fds{message.fds[0].get(), message.fds[1].get(), message.fds[2].get()};
+  auto sent = sandbox::send_message(task.control.get(), message.body, fds);
+  task.control.reset();
+  if (!sent) {
+    return fail("hand the program to the task init: " + sent.error().message);
+  }
+  return {};
 }
 
 Result<int> task_status(const os::Fd& status, pid_t init) {
@@ -194,10 +189,38 @@ Result<int> task_status(const os::Fd& status, pid_t init) {
     reaped = ::waitpid(init, &init_status, __WALL);
   } while (reaped < 0 && errno == EINTR);
   const std::string how =
-      reaped < 0                ? "ended"
+      reaped < 0                 ? "ended"
       : WIFSIGNALED(init_status) ? "was killed by signal " + std::to_string(WTERMSIG(init_status))
                                  : "exited with status " + std::to_string(WEXITSTATUS(init_status));
   return fail("the task's init " + how + " without a status of its program");
+}
+
+std::optional<SpawnRequest> parse_exec(const sandbox::Message& message) {
+  const auto& body = message.body;
+  SpawnRequest program;
+  for (const char* key : {"argv", "env"}) {
+    const auto found = body.find(key);
+    if (found == body.end() || !found->is_array()) {
+      return std::nullopt;
+    }
+    auto& target = std::strcmp(key, "argv") == 0 ? program.argv : program.env;
+    for (const auto& value : *found) {
+      if (!value.is_string()) {
+        return std::nullopt;
+      }
+      target.push_back(value.get<std::string>());
+    }
+  }
+  if (const auto cpu = body.find("rlimit_cpu_s"); cpu != body.end()) {
+    if (!cpu->is_number_unsigned()) {
+      return std::nullopt;
+    }
+    program.rlimit_cpu_s = cpu->get<std::uint64_t>();
+  }
+  if (program.argv.empty() || message.fds.size() != 3) {
+    return std::nullopt;
+  }
+  return program;
 }
 
 }  // namespace planificador::sandboxd

@@ -33,34 +33,6 @@ namespace {
 
 constexpr const char* k_mqueue_dir = "/dev/mqueue";
 
-std::optional<SpawnRequest> parse_exec(const sandbox::Message& message) {
-  const auto& body = message.body;
-  SpawnRequest program;
-  for (const char* key : {"argv", "env"}) {
-    const auto found = body.find(key);
-    if (found == body.end() || !found->is_array()) {
-      return std::nullopt;
-    }
-    for (const auto& value : *found) {
-      if (!value.is_string()) {
-        return std::nullopt;
-      }
-      (std::strcmp(key, "argv") == 0 ? program.argv : program.env)
-          .push_back(value.get<std::string>());
-    }
-  }
-  if (const auto cpu = body.find("rlimit_cpu_s"); cpu != body.end()) {
-    if (!cpu->is_number_unsigned()) {
-      return std::nullopt;
-    }
-    program.rlimit_cpu_s = cpu->get<std::uint64_t>();
-  }
-  if (program.argv.empty() || message.fds.size() != 3) {
-    return std::nullopt;
-  }
-  return program;
-}
-
 // Kills every process of the namespace but the zygote (kill(2): pid -1 from init reaches
 // all others) and reaps them all; ECHILD means none is left, since orphans come to init.
 void kill_and_reap_all() {
@@ -154,6 +126,7 @@ class Zygote {
     if (!send({{"event", "ready"}})) {
       return 1;
     }
+    prepare_next();
     while (true) {
       std::array<pollfd, 3> fds{pollfd{m_control, POLLIN, 0}, pollfd{m_signals.get(), POLLIN, 0},
                                 pollfd{m_status.get(), POLLIN, 0}};
@@ -197,23 +170,40 @@ class Zygote {
     return false;
   }
 
+  // Has a task init waiting for the next program, unless one is already (a failure is
+  // left to start(), which tries again and reports it).
+  void prepare_next() {
+    if (!m_next) {
+      if (auto prepared = prepare_task(m_baseline)) {
+        m_next = std::move(*prepared);
+      }
+    }
+  }
+
   bool start(sandbox::Message& message) {
-    auto program = parse_exec(message);
-    if (!program) {
+    if (!parse_exec(message)) {
       return false;
     }
-    for (std::size_t i = 0; i < program->fds.size(); ++i) {
-      program->fds[i] = message.fds[i].get();
+    if (!m_next) {
+      auto prepared = prepare_task(m_baseline);
+      if (!prepared) {
+        message.fds.clear();
+        return send({{"event", "exited"}, {"error", prepared.error().message}});
+      }
+      m_next = std::move(*prepared);
     }
-    auto task = start_task(*program, m_baseline);
+    PreparedTask task = std::move(*m_next);
+    m_next.reset();
+    auto launched = launch_task(task, message);
     // Only the task holds the task's pipes from here on.
     message.fds.clear();
-    if (!task) {
-      return send({{"event", "exited"}, {"error", task.error().message}});
+    if (!launched) {
+      (void)::kill(task.init, SIGKILL);
+      return send({{"event", "exited"}, {"error", launched.error().message}});
     }
-    m_program = task->init;
-    m_status = std::move(task->status);
-    return send({{"event", "started"}, {"pid", task->init}});
+    m_program = task.init;
+    m_status = std::move(task.status);
+    return send({{"event", "started"}, {"pid", task.init}});
   }
 
   // Reaps the task inits that have ended (their status came through the pipe before).
@@ -239,6 +229,9 @@ class Zygote {
   }
 
   bool clean() {
+    // The waiting task init goes too: the check below must find no process but the
+    // zygote, and the next task gets one made after the clean.
+    m_next.reset();
     kill_and_reap_all();
     std::string problems = remove_sysv_ipc() + remove_message_queues();
     if (const std::string others = other_processes(); !others.empty()) {
@@ -250,14 +243,17 @@ class Zygote {
     if (!problems.empty()) {
       return send({{"ok", false}, {"error", "sandbox not clean:" + problems}});
     }
-    return send({{"ok", true}});
+    const bool sent = send({{"ok", true}});
+    prepare_next();
+    return sent;
   }
 
   int m_control;
   os::Fd m_signals;
   ProcessBaseline m_baseline;         // what every program starts with
-  std::optional<pid_t> m_program;     // the running task's init
-  os::Fd m_status;                    // where that task init leaves the program's status
+  std::optional<PreparedTask> m_next;  // waiting for the next program
+  std::optional<pid_t> m_program;      // the running task's init
+  os::Fd m_status;                     // where that task init leaves the program's status
 };
 
 }  // namespace

@@ -208,6 +208,11 @@ TEST(TaskFilter, RefusesMountsNamespacesAndTheHostName) {
             EPERM);
   EXPECT_EQ(refused_in_child([] { return static_cast<int>(::syscall(SYS_clone3, nullptr, 0)); }),
             ENOSYS);
+  EXPECT_EQ(refused_in_child([] {
+              unsigned long context = 0;
+              return static_cast<int>(::syscall(SYS_io_setup, 128, &context));
+            }),
+            ENOSYS);
 #if defined(__x86_64__)
   EXPECT_EQ(refused_in_child([] { return static_cast<int>(::syscall(SYS_getpid | 0x40000000)); }),
             ENOSYS);

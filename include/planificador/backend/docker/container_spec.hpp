@@ -16,8 +16,9 @@ namespace planificador::backend::docker {
 // decided from the cgroup's OOM kill counter, never from this figure.
 inline constexpr std::uint64_t k_helper_memory_headroom = std::uint64_t{16} << 20;
 // Processes the container may hold beyond the task's limit: the helper, bwrap and its
-// pid-namespace init, and the same two of the standby sandbox (strict isolation).
-inline constexpr std::uint64_t k_helper_pids_headroom = 6;
+// pid-namespace init (the zygote) and its waiting task init, and the same three of the
+// standby sandbox (strict isolation).
+inline constexpr std::uint64_t k_helper_pids_headroom = 8;
 
 inline constexpr const char* k_instance_label = "org.planificador.instance";
 inline constexpr const char* k_task_label = "org.planificador.task";
@@ -35,9 +36,9 @@ struct ContainerSpec {
 };
 
 // Returns the create body (Engine API v1.41 ContainerConfig + HostConfig): the helper as
-// entrypoint, user 1000:1000, no network, read-only root, a size-limited tmpfs at
+// entrypoint, running as `uid` (and the same gid), no network, read-only root, a size-limited tmpfs at
 // /sandbox, memory/pids/CPU limits, every capability dropped, no-new-privileges and the
 // seccomp profile; /proc unmasked (systempaths=unconfined) so bwrap can mount its own.
-[[nodiscard]] nlohmann::json container_create_body(const ContainerSpec& spec);
+[[nodiscard]] nlohmann::json container_create_body(const ContainerSpec& spec, std::uint32_t uid);
 
 }  // namespace planificador::backend::docker

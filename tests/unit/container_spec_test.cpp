@@ -7,6 +7,8 @@
 namespace planificador::backend::docker {
 namespace {
 
+constexpr std::uint32_t k_uid = 1000123;
+
 ContainerSpec sample_spec() {
   ContainerSpec spec;
   spec.image = "planificador/python";
@@ -27,34 +29,34 @@ bool contains(const nlohmann::json& array, const std::string& value) {
 }
 
 TEST(ContainerCreateBody, RunsTheHelperAsAnUnprivilegedUser) {
-  const auto body = container_create_body(sample_spec());
+  const auto body = container_create_body(sample_spec(), k_uid);
   EXPECT_EQ(body["Image"], "planificador/python");
   EXPECT_EQ(body["Entrypoint"], nlohmann::json::array({"/planificador/sandboxd"}));
-  EXPECT_EQ(body["User"], "1000:1000");
+  EXPECT_EQ(body["User"], "1000123:1000123");
   EXPECT_EQ(body["Labels"]["org.planificador.instance"], "host-a");
   EXPECT_EQ(body["Labels"]["org.planificador.task"], std::string(64, 'a'));
 }
 
 TEST(ContainerCreateBody, HasNoNetwork) {
-  const auto body = container_create_body(sample_spec());
+  const auto body = container_create_body(sample_spec(), k_uid);
   EXPECT_EQ(body["NetworkDisabled"], true);
   EXPECT_EQ(body["HostConfig"]["NetworkMode"], "none");
 }
 
 TEST(ContainerCreateBody, BindsTheHelperReadOnlyAndTheRunDirectory) {
-  const auto host = container_create_body(sample_spec())["HostConfig"];
+  const auto host = container_create_body(sample_spec(), k_uid)["HostConfig"];
   EXPECT_EQ(host["Binds"],
             nlohmann::json::array(
                 {"/opt/planificador/bin/planificador-sandboxd:/planificador/sandboxd:ro",
                  "/run/planificador/host-a/planificador-host-a-7:/planificador/run:rw"}));
   EXPECT_EQ(host["ReadonlyRootfs"], true);
   EXPECT_EQ(host["Tmpfs"]["/sandbox"],
-            "rw,exec,nosuid,nodev,size=33554432,uid=1000,gid=1000,mode=0700");
+            "rw,exec,nosuid,nodev,size=33554432,uid=1000123,gid=1000123,mode=0700");
   EXPECT_TRUE(host["Tmpfs"].contains("/tmp"));
 }
 
 TEST(ContainerCreateBody, LimitsLeaveHeadroomOnlyForTheHelper) {
-  const auto host = container_create_body(sample_spec())["HostConfig"];
+  const auto host = container_create_body(sample_spec(), k_uid)["HostConfig"];
   const auto memory =
       (std::int64_t{64} << 20) + static_cast<std::int64_t>(k_helper_memory_headroom);
   EXPECT_EQ(host["Memory"], memory);
@@ -66,7 +68,7 @@ TEST(ContainerCreateBody, LimitsLeaveHeadroomOnlyForTheHelper) {
 }
 
 TEST(ContainerCreateBody, DropsEveryPrivilege) {
-  const auto host = container_create_body(sample_spec())["HostConfig"];
+  const auto host = container_create_body(sample_spec(), k_uid)["HostConfig"];
   EXPECT_EQ(host["CapDrop"], nlohmann::json::array({"ALL"}));
   const auto& options = host["SecurityOpt"];
   EXPECT_TRUE(contains(options, "no-new-privileges"));
@@ -79,9 +81,9 @@ TEST(ContainerCreateBody, DropsEveryPrivilege) {
 
 TEST(ContainerCreateBody, RuntimeOnlyWhenConfigured) {
   auto spec = sample_spec();
-  EXPECT_FALSE(container_create_body(spec)["HostConfig"].contains("Runtime"));
+  EXPECT_FALSE(container_create_body(spec, k_uid)["HostConfig"].contains("Runtime"));
   spec.docker.runtime = "runsc";
-  EXPECT_EQ(container_create_body(spec)["HostConfig"]["Runtime"], "runsc");
+  EXPECT_EQ(container_create_body(spec, k_uid)["HostConfig"]["Runtime"], "runsc");
 }
 
 }  // namespace

@@ -22,27 +22,24 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// The uid/gid the helper runs as inside the container (container_spec.cpp's User).
-constexpr uid_t k_sandbox_uid = 1000;
-constexpr gid_t k_sandbox_gid = 1000;
 constexpr std::size_t k_log_tail_bytes = 600;
 
 tl::unexpected<ContainerError> container_error(ContainerFailure kind, std::string message) {
   return tl::unexpected(ContainerError{kind, std::move(message)});
 }
 
-Result<void> make_run_dir(const std::string& path) {
+Result<void> make_run_dir(const std::string& path, std::uint32_t uid) {
   std::error_code error;
   std::filesystem::create_directories(std::filesystem::path(path).parent_path(), error);
   if (error) {
     return fail("create `" + path + "`: " + error.message());
   }
   std::filesystem::remove_all(path, error);  // a leftover of a reused name
-  // The helper (uid 1000 inside) creates its socket here; nobody else may look in.
+  // The helper (the container's uid) creates its socket here; nobody else may look in.
   if (::mkdir(path.c_str(), 0700) != 0) {
     return fail_errno("mkdir `" + path + "`");
   }
-  if (::chown(path.c_str(), k_sandbox_uid, k_sandbox_gid) != 0) {
+  if (::chown(path.c_str(), uid, uid) != 0) {
     return fail_errno("chown `" + path + "`");
   }
   return {};
@@ -108,6 +105,34 @@ std::vector<std::string> ContainerRegistry::ids() const {
   return {m_ids.begin(), m_ids.end()};
 }
 
+std::optional<std::uint32_t> ContainerRegistry::lease_uid() {
+  const std::scoped_lock lock(m_mutex);
+  for (std::uint32_t tried = 0; tried < m_uids; ++tried) {
+    const std::uint32_t uid = m_first_uid + (m_next + tried) % m_uids;
+    if (m_leased.insert(uid).second) {
+      m_next = (m_next + tried + 1) % m_uids;
+      return uid;
+    }
+  }
+  return std::nullopt;
+}
+
+void ContainerRegistry::release_uid(std::uint32_t uid) {
+  const std::scoped_lock lock(m_mutex);
+  m_leased.erase(uid);
+}
+
+std::pair<std::uint32_t, std::uint32_t> uid_range_of(std::string_view instance) {
+  constexpr std::uint32_t k_first = 1'000'000'000;
+  constexpr std::uint32_t k_block = 4096;
+  constexpr std::uint32_t k_blocks = 65536;
+  std::uint32_t hash = 2166136261U;  // FNV-1a
+  for (const char c : instance) {
+    hash = (hash ^ static_cast<unsigned char>(c)) * 16777619U;
+  }
+  return {k_first + (hash % k_blocks) * k_block, k_block};
+}
+
 Container::Container(Container&& other) noexcept
     : m_engine(other.m_engine),
       m_registry(other.m_registry),
@@ -115,6 +140,7 @@ Container::Container(Container&& other) noexcept
       m_id(std::exchange(other.m_id, {})),
       m_socket(std::move(other.m_socket)),
       m_cgroup(std::move(other.m_cgroup)),
+      m_uid(std::exchange(other.m_uid, std::nullopt)),
       m_killed(other.m_killed) {
   other.m_run_dir.clear();
 }
@@ -125,10 +151,15 @@ tl::expected<Container, ContainerError> Container::acquire(
     const EngineClient& engine, ContainerRegistry& registry, const ContainerSpec& spec,
     const std::string& name, const os::Event& cancel, std::chrono::milliseconds ready_timeout) {
   Container container(engine, registry, spec.run_dir);
-  if (auto made = make_run_dir(spec.run_dir); !made) {
+  container.m_uid = registry.lease_uid();
+  if (!container.m_uid) {
+    return container_error(ContainerFailure::helper,
+                           "every uid of this daemon's range is in use by a container");
+  }
+  if (auto made = make_run_dir(spec.run_dir, *container.m_uid); !made) {
     return container_error(ContainerFailure::helper, made.error().message);
   }
-  auto id = engine.create(container_create_body(spec), name);
+  auto id = engine.create(container_create_body(spec, *container.m_uid), name);
   if (!id) {
     return container_error(ContainerFailure::engine, id.error().message);
   }
@@ -260,6 +291,11 @@ void Container::release() noexcept {
     std::error_code error;
     std::filesystem::remove_all(m_run_dir, error);
     m_run_dir.clear();
+  }
+  // Only once the container is gone (or handed to the sweeper): no process runs as it.
+  if (m_uid) {
+    m_registry->release_uid(*m_uid);
+    m_uid.reset();
   }
 }
 

@@ -8,19 +8,18 @@
 namespace planificador::backend::docker {
 namespace {
 
-// The runner images run everything as this user; the helper needs no privilege because
-// bwrap creates its namespaces as an unprivileged user (user namespaces).
-constexpr const char* k_sandbox_user = "1000:1000";
 // Nothing but the helper uses the container's own /tmp; a small tmpfs keeps the root
 // file system read-only without surprising tools that want a scratch directory.
 constexpr const char* k_container_tmp = "rw,nosuid,nodev,noexec,size=1m,mode=1777";
 
-std::string sandbox_tmpfs_options(std::uint64_t work_bytes) {
+std::string sandbox_tmpfs_options(std::uint64_t work_bytes, std::uint32_t uid) {
   // Docker mounts a tmpfs noexec unless told otherwise; compiled programs run from here.
-  return "rw,exec,nosuid,nodev,size=" + std::to_string(work_bytes) + ",uid=1000,gid=1000,mode=0700";
+  const std::string owner = std::to_string(uid);
+  return "rw,exec,nosuid,nodev,size=" + std::to_string(work_bytes) + ",uid=" + owner +
+         ",gid=" + owner + ",mode=0700";
 }
 
-nlohmann::json host_config(const ContainerSpec& spec) {
+nlohmann::json host_config(const ContainerSpec& spec, std::uint32_t uid) {
   const auto memory =
       static_cast<std::int64_t>(spec.limits.memory_bytes + k_helper_memory_headroom);
   nlohmann::json host = {
@@ -28,7 +27,7 @@ nlohmann::json host_config(const ContainerSpec& spec) {
        {spec.helper_path + ":" + sandbox::k_helper_path + ":ro",
         spec.run_dir + ":" + sandbox::k_socket_dir + ":rw"}},
       {"Tmpfs",
-       {{sandbox::k_sandbox_root, sandbox_tmpfs_options(spec.docker.work_bytes)},
+       {{sandbox::k_sandbox_root, sandbox_tmpfs_options(spec.docker.work_bytes, uid)},
         {"/tmp", k_container_tmp}}},
       {"NetworkMode", "none"},
       {"ReadonlyRootfs", true},
@@ -57,13 +56,15 @@ nlohmann::json host_config(const ContainerSpec& spec) {
 
 }  // namespace
 
-nlohmann::json container_create_body(const ContainerSpec& spec) {
+nlohmann::json container_create_body(const ContainerSpec& spec, std::uint32_t uid) {
   const std::string socket = std::string(sandbox::k_socket_dir) + "/" + sandbox::k_socket_name;
   return {
       {"Image", spec.image},
       {"Entrypoint", {sandbox::k_helper_path}},
       {"Cmd", {"--socket", socket, "--root", sandbox::k_sandbox_root}},
-      {"User", k_sandbox_user},
+      // The helper needs no privilege (bwrap creates its namespaces with user namespaces),
+      // and the uid is the container's own: inside the sandbox it is mapped to 1000.
+      {"User", std::to_string(uid) + ":" + std::to_string(uid)},
       {"WorkingDir", "/"},
       {"Env", nlohmann::json::array()},
       {"Labels", {{k_instance_label, spec.instance}, {k_task_label, spec.task}}},
@@ -73,7 +74,7 @@ nlohmann::json container_create_body(const ContainerSpec& spec) {
       {"AttachStderr", false},
       {"OpenStdin", false},
       {"Tty", false},
-      {"HostConfig", host_config(spec)},
+      {"HostConfig", host_config(spec, uid)},
   };
 }
 

@@ -135,6 +135,7 @@ class DockerBackend final : public Backend {
         m_helper(stage_helper(resolve_helper(config.docker), config.server.state_dir, m_instance)),
         m_seccomp(resolve_seccomp(config.docker)),
         m_state_dir(config.server.state_dir + "/" + m_instance),
+        m_registry(uid_range_of(m_instance).first, uid_range_of(m_instance).second),
         m_sweeper(m_engine, m_registry, m_instance) {}
 
   ~DockerBackend() override { stop(); }

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <mutex>
 #include <set>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,9 +19,16 @@
 
 namespace planificador::backend::docker {
 
-// The containers a backend currently owns, so stop() can remove them all.
+// The containers a backend currently owns, so stop() can remove them all, and the uids
+// they run as: each container gets a host uid of its own from the backend's range, so the
+// kernel's per-user pools (inotify instances and watches, POSIX message queue bytes,
+// RLIMIT_NPROC) are never shared between the tasks of two containers.
 class ContainerRegistry {
  public:
+  // `first_uid`, `uids`: the range containers' uids are leased from.
+  explicit ContainerRegistry(std::uint32_t first_uid = 1'000'000'000, std::uint32_t uids = 4096)
+      : m_first_uid(first_uid), m_uids(uids) {}
+
   void add(const std::string& id);
   void remove(const std::string& id);
   // Returns the ids registered now.
@@ -31,11 +39,25 @@ class ContainerRegistry {
   // Returns whether a removal failed since the last call.
   [[nodiscard]] bool take_removal_failed() { return m_removal_failed.exchange(false); }
 
+  // Returns a uid no other container of the registry runs as, or nullopt when the range is
+  // used up.
+  [[nodiscard]] std::optional<std::uint32_t> lease_uid();
+  // Gives `uid` back once its container is gone.
+  void release_uid(std::uint32_t uid);
+
  private:
   mutable std::mutex m_mutex;
   std::set<std::string> m_ids;
+  std::set<std::uint32_t> m_leased;
+  std::uint32_t m_first_uid;
+  std::uint32_t m_uids;
+  std::uint32_t m_next = 0;  // where the search for a free uid starts
   std::atomic<bool> m_removal_failed{false};
 };
+
+// Returns the uid range of instance `instance`: 4096 uids from 10^9 on, in one of 65536
+// blocks picked by a hash of the name, so that daemons sharing a host rarely share a uid.
+[[nodiscard]] std::pair<std::uint32_t, std::uint32_t> uid_range_of(std::string_view instance);
 
 // Why a container could not be made ready.
 enum class ContainerFailure { engine, helper, cancelled };
@@ -93,6 +115,7 @@ class Container {
   std::string m_id;
   os::Fd m_socket;
   os::Cgroup m_cgroup;
+  std::optional<std::uint32_t> m_uid;  // leased from the registry
   mutable bool m_killed = false;
 };
 

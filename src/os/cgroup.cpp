@@ -233,6 +233,7 @@ Result<std::uint64_t> Cgroup::oom_kills() const {
 }
 
 Result<void> Cgroup::reset_memory_peak() {
+  m_cache_at_reset = page_cache_bytes().value_or(0);
   if (m_paths.version == CgroupVersion::v1) {
     m_seen_peak = 0;
     if (m_socket_limit != 0) {
@@ -306,17 +307,29 @@ void Cgroup::open_files() {
   (void)reset_memory_peak();
 }
 
+Result<std::uint64_t> Cgroup::page_cache_bytes() const {
+  const bool v1 = m_paths.version == CgroupVersion::v1;
+  return read_kept(m_stat, m_paths.memory + "/memory.stat").and_then([v1](const std::string& text) {
+    return parse_keyed_value(text, v1 ? "cache" : "file");
+  });
+}
+
 Result<std::uint64_t> Cgroup::memory_peak_bytes() const {
+  Result<std::uint64_t> peak = fail("no peak");
   if (m_paths.version == CgroupVersion::v1) {
-    return read_kept(m_peak, m_paths.memory + "/memory.max_usage_in_bytes", O_RDWR)
-        .and_then(parse_number)
-        .map([this](std::uint64_t peak) { return std::max(peak, m_seen_peak); });
+    peak = read_kept(m_peak, m_paths.memory + "/memory.max_usage_in_bytes", O_RDWR)
+               .and_then(parse_number)
+               .map([this](std::uint64_t raw) { return std::max(raw, m_seen_peak); });
+  } else {
+    const std::string path = m_paths.memory + "/memory.peak";
+    peak = m_peak ? read_fd(m_peak.get(), path).and_then(parse_number)
+                  : read_file(path).and_then(parse_number);
   }
-  const std::string path = m_paths.memory + "/memory.peak";
-  if (m_peak) {
-    return read_fd(m_peak.get(), path).and_then(parse_number);
+  if (!peak) {
+    return peak;
   }
-  return read_file(path).and_then(parse_number);
+  const std::uint64_t kept = std::min(m_cache_at_reset, page_cache_bytes().value_or(0));
+  return *peak > kept ? *peak - kept : 0;
 }
 
 }  // namespace planificador::os

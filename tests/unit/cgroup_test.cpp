@@ -232,6 +232,17 @@ TEST_F(FakeV1Memory, SocketBuffersThatReachedTheLimitCountUntilTheReset) {
   EXPECT_EQ(group.over_memory_limit().value_or(true), false);
 }
 
+TEST_F(FakeV1Memory, EarlierTasksPageCacheIsNotTheTasksPeak) {
+  auto group = cgroup();
+  std::ofstream(m_dir + "/memory.stat") << "cache 5\nrss 1\n";
+  ASSERT_TRUE(group.reset_memory_peak());
+  set("memory.max_usage_in_bytes", 9);
+  EXPECT_EQ(group.memory_peak_bytes().value_or(0), 4U);
+  // Cache the kernel took back meanwhile (the task needed the room) was the task's peak.
+  std::ofstream(m_dir + "/memory.stat") << "cache 3\nrss 1\n";
+  EXPECT_EQ(group.memory_peak_bytes().value_or(0), 6U);
+}
+
 TEST(Cgroup, V2ChargesSocketsToMemoryItself) {
   Cgroup group(CgroupPaths{CgroupVersion::v2, "/nonexistent", "/nonexistent"});
   EXPECT_TRUE(group.limit_socket_memory(1000));

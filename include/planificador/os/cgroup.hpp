@@ -73,12 +73,17 @@ class Cgroup {
   [[nodiscard]] Result<std::uint64_t> cpu_usage_ns() const;
   // Returns how many processes the kernel's OOM killer killed in the cgroup so far.
   [[nodiscard]] Result<std::uint64_t> oom_kills() const;
-  // Starts a new memory peak measurement at the current usage.
+  // Starts a new memory peak measurement at the current usage, and notes how much of that
+  // usage is page cache (of files earlier tasks of the container read).
   [[nodiscard]] Result<void> reset_memory_peak();
-  // Returns the highest memory usage since reset_memory_peak() (or since creation). On
+  // Returns the highest memory usage since reset_memory_peak() (or since creation), less
+  // the page cache that was there at the reset and still is: the kernel resets a peak to
+  // the current usage, earlier tasks' cache included, which is not the task's memory. On
   // v1 with socket accounting, at least the highest memory + socket usage a check of
   // over_memory_limit() saw (the kernel keeps no peak of their sum).
   [[nodiscard]] Result<std::uint64_t> memory_peak_bytes() const;
+  // Returns the page cache charged to the cgroup now (memory.stat: v1 `cache`, v2 `file`).
+  [[nodiscard]] Result<std::uint64_t> page_cache_bytes() const;
 
   // cgroup v1 charges TCP socket buffers to a counter of their own, which only a limit of
   // its own activates (memory.kmem.tcp.limit_in_bytes, cgroup-v1/memory.rst 2.7.1);
@@ -112,6 +117,8 @@ class Cgroup {
   mutable Fd m_socket_usage;  // memory.kmem.tcp.usage_in_bytes
   mutable Fd m_socket_peak;   // memory.kmem.tcp.max_usage_in_bytes
   mutable std::uint64_t m_seen_peak = 0;
+  mutable Fd m_stat;                  // memory.stat
+  std::uint64_t m_cache_at_reset = 0;  // page cache when the peak was last reset
 };
 
 }  // namespace planificador::os

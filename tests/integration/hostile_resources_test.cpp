@@ -5,6 +5,10 @@
 #include <algorithm>
 #include <regex>
 
+#include <fstream>
+#include <iostream>
+#include <sys/resource.h>
+
 #include "hostile_fixture.hpp"
 
 namespace planificador::testing {
@@ -143,6 +147,69 @@ TEST_P(HostileResources, MemoryBombNodeArrayBuffer) {
 // and the kernel refuses them at a limit of their own rather than kill, so the daemon
 // ends the task when memory and socket buffers together cross the limit.
 TEST_P(HostileResources, LoopbackSocketBuffers) { expect_memory_limit("c", "socket_buffers.c"); }
+
+// Returns the CPU time this process (the test, with the backend in it) used so far.
+std::chrono::milliseconds own_cpu_time() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  const auto ms = [](const timeval& time) {
+    return std::chrono::milliseconds(time.tv_sec * 1000 + time.tv_usec / 1000);
+  };
+  return ms(usage.ru_utime) + ms(usage.ru_stime);
+}
+
+// One byte at a time, alternating stdout and stderr, each waited for until the daemon read
+// it: such a pipe is read again only at the next flush, so the program pays with its own
+// wall time, the wall limit ends it on time, and neither the daemon's CPU nor the frames
+// grow with the bytes (before: a frame per byte, seconds of the daemon's CPU per MiB).
+TEST_P(HostileResources, OneByteWritesWaitedForCostTheTaskNotTheDaemon) {
+  protocol::TaskOptions options;
+  options.args = {"wait"};
+  const auto cpu_before = own_cpu_time();
+  const auto outcome = attack("c", "alternating_bytes.c", options, [](auto& limits) {
+    limits.wall_ms = 3000;
+    limits.cpu_ms = 10000;
+  });
+  const auto cpu_used = own_cpu_time() - cpu_before;
+  EXPECT_EQ(outcome.result.status, Status::time_limit) << describe(outcome);
+  EXPECT_LT(outcome.elapsed(), 6s) << "the wall limit stretched";
+  // At most 8 runs per 10 ms flush window; a frame per byte would be ~1,000 per 10 ms.
+  EXPECT_LT(outcome.chunks.size(), 3000U) << "bytes: " << outcome.out.size() + outcome.err.size();
+  EXPECT_LT(cpu_used, 1500ms) << outcome.chunks.size() << " chunks";
+  EXPECT_EQ(outcome.out.find_first_not_of('o'), std::string::npos);
+  EXPECT_EQ(outcome.err.find_first_not_of('e'), std::string::npos);
+}
+
+// The same without waiting: the pipes fill, reads are large, and what one flush holds goes
+// out as a few frames, every byte in order within its stream.
+TEST_P(HostileResources, OneByteWritesUnwaitedAreCoalesced) {
+  const auto outcome = attack("c", "alternating_bytes.c", {}, [](auto& limits) {
+    limits.wall_ms = 20000;
+    limits.cpu_ms = 20000;
+  });
+  EXPECT_EQ(outcome.result.status, Status::exited) << describe(outcome);
+  EXPECT_EQ(outcome.out, std::string(std::size_t{1} << 19, 'o'));
+  EXPECT_EQ(outcome.err, std::string(std::size_t{1} << 19, 'e'));
+  EXPECT_LT(outcome.chunks.size(), 20000U);
+}
+
+// A task's memory peak is its own: page cache the previous task of the container left
+// (the kernel resets a peak to the usage at that moment, cache included) is not in it.
+TEST_P(HostileResources, PageCacheOfAnEarlierTaskIsNotInThePeak) {
+  // Pages are charged to the first cgroup that reads them: the image's files must not be
+  // in the host's page cache already, or no task would be charged for them.
+  ASSERT_TRUE(std::ofstream("/proc/sys/vm/drop_caches") << "1\n") << "the test runs as root";
+  const auto filled = attack("bash", "fill_page_cache.sh");
+  ASSERT_EQ(filled.out, "read\n") << describe(filled);
+  const auto echo = run_code("bash", "echo hi\n");
+  EXPECT_EQ(echo.out, "hi\n");
+  EXPECT_GT(echo.result.memory_peak_bytes, 0U);
+  EXPECT_LT(echo.result.memory_peak_bytes, std::uint64_t{24} << 20)
+      << "the first task's peak was " << filled.result.memory_peak_bytes;
+  std::cout << "[figure] " << to_string(mode()) << ": peak after reading files "
+            << filled.result.memory_peak_bytes << ", of the next echo "
+            << echo.result.memory_peak_bytes << "\n";
+}
 
 TEST_P(HostileResources, OutputFloodOnStdoutBash) {
   const auto outcome = flood("bash", "output_flood.sh");

@@ -20,8 +20,17 @@ namespace planificador::backend::docker {
 
 // The daemon's own reason to stop an exec, if it had one.
 // memory_limit: memory and socket buffers together crossed the container's limit where the
-// kernel does not kill for it (cgroup v1 socket accounting, os/cgroup.hpp).
-enum class Verdict { none, time_limit, cpu_limit, memory_limit, output_limit, cancelled };
+// kernel does not kill for it (cgroup v1 socket accounting, os/cgroup.hpp). frame_limit:
+// the output came as more frames than OutputBudget::max_frames.
+enum class Verdict {
+  none,
+  time_limit,
+  cpu_limit,
+  memory_limit,
+  output_limit,
+  frame_limit,
+  cancelled
+};
 
 struct ExecRequest {
   std::vector<std::string> argv;
@@ -42,6 +51,10 @@ struct ExecResult {
   std::uint64_t cpu_ns = 0;  // the container cgroup's CPU time during the exec
 };
 
+// Frames one task may send by default: far above what coalesced output of any sane
+// program needs (a 64 KiB chunk or a flush_ms window each), far below a frame per byte.
+inline constexpr std::uint64_t k_default_max_frames = 100'000;
+
 // The output allowance of a whole task (stdout + stderr of every exec together).
 struct OutputBudget {
   std::uint64_t limit = 0;
@@ -50,6 +63,10 @@ struct OutputBudget {
   // How long read output may wait to be delivered together with what follows (SPEC:
   // output.flush_ms); 0 delivers every read at once.
   std::uint64_t flush_ms = 0;
+  // The most APPEND frames the task may cause, and how many it did; beyond, it ends as an
+  // output limit (each frame costs the daemon and the consumer, whatever its size).
+  std::uint64_t max_frames = k_default_max_frames;
+  std::uint64_t frames = 0;
 };
 
 // What an exec runs against: the helper connection, the container's cgroup, where output

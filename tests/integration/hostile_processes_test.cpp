@@ -4,6 +4,9 @@
 // sandbox's setup may make. When a task ends, none of its processes
 // may remain on the host, nor be visible to the next task of the same container.
 
+#include <csignal>
+#include <optional>
+
 #include "hostile_fixture.hpp"
 
 namespace planificador::testing {
@@ -147,6 +150,32 @@ TEST_P(HostileProcesses, ReconfiguringPidOneReachesNoLaterTask) {
   const auto python = run_code("python", "print('alive')\n");
   EXPECT_EQ(python.result.status, Status::exited) << describe(python);
   EXPECT_EQ(python.out, "alive\n");
+}
+
+// A program may end the way the daemon's verdicts look to a plain SUBMIT client (exit 137
+// with the daemon's memory diagnostic, its own CPU or file-size rlimit, SIGKILL to
+// itself); the exit code is the program's own (SPEC §3), but REPORT's status never says
+// the daemon ended it, and the daemon adds no diagnostic of its own.
+TEST_P(HostileProcesses, ForgedVerdictsDoNotFoolTheReport) {
+  struct Case {
+    const char* how;
+    Status status;
+    int exit_code;
+    std::optional<int> signal;
+  };
+  for (const Case& expected : {Case{"fake", Status::exited, 137, std::nullopt},
+                               Case{"cpu", Status::signaled, 137, SIGKILL},
+                               Case{"fsize", Status::signaled, 153, SIGXFSZ},
+                               Case{"kill", Status::signaled, 137, SIGKILL}}) {
+    protocol::TaskOptions options;
+    options.args = {expected.how};
+    const auto outcome = attack("c", "forge_verdicts.c", options);
+    EXPECT_EQ(outcome.result.status, expected.status) << expected.how << ": " << describe(outcome);
+    EXPECT_EQ(outcome.result.exit_code, expected.exit_code) << expected.how;
+    EXPECT_EQ(outcome.result.signal, expected.signal) << expected.how;
+    EXPECT_TRUE(outcome.result.diagnostic.empty()) << expected.how << ": "
+                                                   << outcome.result.diagnostic;
+  }
 }
 
 TEST_P(HostileProcesses, IoUring) { expect_refused("c", "io_uring.c", "RING"); }

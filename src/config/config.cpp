@@ -95,6 +95,12 @@ class Section {
       : m_problems(problems), m_table(table), m_path(std::move(path)), m_line(line) {}
 
   [[nodiscard]] std::size_t line() const { return m_line; }
+  [[nodiscard]] bool present() const { return m_table != nullptr; }
+  // Returns the line of `key` in this table, or the table's own line when it is absent.
+  [[nodiscard]] std::size_t line_of_key(std::string_view key) const {
+    const toml::node* node = m_table == nullptr ? nullptr : m_table->get(key);
+    return node == nullptr ? m_line : line_of(*node, m_line);
+  }
   [[nodiscard]] std::string key_path(std::string_view key) const {
     return m_path.empty() ? std::string(key) : m_path + "." + std::string(key);
   }
@@ -233,7 +239,28 @@ void read_server(Section& s, Server& out) {
   s.string("state_dir", out.state_dir, rules::absolute_path);
   out.pool = out.workers;
   s.integer("pool", k_pool, out.pool);
+  s.string("broker", out.broker, rules::optional_endpoint);
   if (out.executor.empty()) out.executor = rules::host_name();
+}
+
+void read_link(Section& s, Link& out) {
+  s.string("key", out.key, rules::optional_absolute_path);
+  s.string("broker_key", out.broker_key, rules::optional_absolute_path);
+  s.boolean("plaintext", out.plaintext);
+  out.key_line = s.line_of_key("key");
+  out.broker_key_line = s.line_of_key("broker_key");
+}
+
+// CURVE needs both key files; a missing one is reported at the [link] table (or its empty
+// value), or at server.broker when there is no [link] table at all.
+void check_link_keys(Section& link, const Config& config, std::size_t broker_line) {
+  if (config.server.broker.empty() || config.link.plaintext) return;
+  constexpr const char* k_what = "required when server.broker is set and link.plaintext is false";
+  for (const auto& [key, value] :
+       {std::pair{"key", &config.link.key}, std::pair{"broker_key", &config.link.broker_key}}) {
+    if (!value->empty()) continue;
+    link.problem(link.present() ? link.line_of_key(key) : broker_line, key, k_what);
+  }
 }
 
 void read_output(Section& s, Output& out) {
@@ -340,7 +367,15 @@ void read_section(Section& top, std::string_view key, Read read) {
 Config read_config(const toml::table& root, Problems& problems) {
   Config config;
   Section top(problems, &root, "", line_of(root, 1));
-  read_section(top, "server", [&](Section& s) { read_server(s, config.server); });
+  std::size_t broker_line = 0;
+  read_section(top, "server", [&](Section& s) {
+    read_server(s, config.server);
+    broker_line = s.line_of_key("broker");
+  });
+  read_section(top, "link", [&](Section& s) {
+    read_link(s, config.link);
+    check_link_keys(s, config, broker_line);
+  });
   read_section(top, "output", [&](Section& s) { read_output(s, config.output); });
   read_section(top, "docker", [&](Section& s) { read_docker(s, config.docker); });
   read_section(top, "limits",

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstring>
 #include <future>
+#include <limits>
 #include <mutex>
 #include <thread>
 
@@ -28,6 +29,7 @@
 #include "planificador/sched/scheduler.hpp"
 #include "planificador/transport/event_queue.hpp"
 #include "planificador/transport/transport.hpp"
+#include "planificador/transport/worker_link.hpp"
 
 namespace planificador::daemon {
 namespace {
@@ -168,6 +170,112 @@ class BackendStarter {
   std::thread m_thread;
 };
 
+// What both modes share: made before their sockets, released after them.
+struct Setup {
+  const config::Config& config;
+  int signal_fd;
+  const std::string& executor;
+  const std::string& instance;
+  backend::Backend& backend;
+  BackendStarter& starter;
+  transport::EventQueue& events;
+};
+
+int wait_for_signal(int signal_fd) {
+  int signal_number = 0;
+  while (signal_number == 0) {
+    signal_number = wait_signal(signal_fd, std::chrono::milliseconds(-1));
+  }
+  return signal_number;
+}
+
+// Serves intake, events and control itself (SPEC §1).
+int serve_direct(Setup& setup) {
+  const auto& config = setup.config;
+  auto opened = transport::Transport::open(transport_options(config), setup.events);
+  if (!opened) {
+    spdlog::critical("{}", opened.error().message);
+    setup.starter.stop();
+    setup.backend.stop();
+    return 1;
+  }
+  auto& transport = **opened;
+  QueueSink sink(setup.events);
+  auto options = sched::scheduler_options(config, setup.executor);
+  options.on_room = [&transport] { transport.wake(); };
+  sched::Scheduler scheduler(config, setup.backend, sink, std::move(options));
+  FrameBridge handler(scheduler);
+  std::thread transport_thread([&] { transport.run(handler); });
+  spdlog::info("planificador {} serving as `{}` (instance {}), {} workers", PLANIFICADOR_VERSION,
+               setup.executor, setup.instance, config.server.workers);
+
+  const int signal_number = wait_for_signal(setup.signal_fd);
+  spdlog::info("{}: draining (grace {} ms)", strsignal(signal_number), config.server.grace_ms);
+  handler.close_intake();
+  transport.wake();
+  setup.starter.stop();
+  drain(scheduler, setup.events, setup.signal_fd,
+        std::chrono::milliseconds(config.server.grace_ms));
+  transport.stop();
+  transport_thread.join();
+  setup.backend.stop();
+  spdlog::info("stopped");
+  return 0;
+}
+
+transport::WorkerLinkOptions link_options(const Setup& setup,
+                                          const std::optional<transport::LinkCurve>& curve) {
+  const auto& config = setup.config;
+  transport::WorkerLinkOptions options;
+  options.endpoint = config.server.broker;
+  options.curve = curve;
+  options.slots = static_cast<std::uint32_t>(config.server.workers);
+  options.name = setup.executor;
+  options.build = PLANIFICADOR_VERSION;
+  for (const auto& runner : config.runners) {
+    options.patterns.insert(options.patterns.end(), runner.match.begin(), runner.match.end());
+  }
+  options.flush_timeout = k_flush_timeout;
+  return options;
+}
+
+// Serves as a member of server.broker's fleet over the worker link (docs/fleet.md).
+int serve_fleet(Setup& setup, const std::optional<transport::LinkCurve>& curve) {
+  const auto& config = setup.config;
+  auto opened = transport::WorkerLink::open(link_options(setup, curve), setup.events);
+  if (!opened) {
+    spdlog::critical("{}", opened.error().message);
+    setup.starter.stop();
+    setup.backend.stop();
+    return 1;
+  }
+  auto& link = **opened;
+  QueueSink sink(setup.events);
+  auto options = sched::scheduler_options(config, setup.executor);
+  // The broker sends a SUBMIT only against credit (docs/fleet.md §2), so what is queued is
+  // bounded by server.workers; a fleet daemon never answers "backlog full".
+  options.backlog = std::numeric_limits<std::size_t>::max();
+  options.on_start = announce_start(setup.events);
+  sched::Scheduler scheduler(config, setup.backend, sink, std::move(options));
+  LinkBridge handler(scheduler);
+  std::thread link_thread([&] { link.run(handler); });
+  spdlog::info("planificador {} serving as `{}` (instance {}), {} workers, in the fleet of {}",
+               PLANIFICADOR_VERSION, setup.executor, setup.instance, config.server.workers,
+               config.server.broker);
+
+  const int signal_number = wait_for_signal(setup.signal_fd);
+  spdlog::info("{}: draining (grace {} ms)", strsignal(signal_number), config.server.grace_ms);
+  link.drain();
+  setup.starter.stop();
+  drain(scheduler, setup.events, setup.signal_fd,
+        std::chrono::milliseconds(config.server.grace_ms));
+  link.stop();
+  link_thread.join();
+  setup.backend.stop();
+  spdlog::info("stopped");
+  return 0;
+}
+
 }  // namespace
 
 std::string host_name() {
@@ -181,8 +289,8 @@ std::string host_name() {
 std::string instance_name(const config::Config& config, const std::string& executor) {
   std::string clean;
   for (const char c : executor) {
-    const bool keep = std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' ||
-                      c == '.';
+    const bool keep =
+        std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' || c == '.';
     clean += keep ? c : '_';
   }
   std::array<char, 9> hash{};
@@ -192,7 +300,7 @@ std::string instance_name(const config::Config& config, const std::string& execu
   return clean + "-" + hash.data();
 }
 
-int run(const config::Config& config) {
+int run(const config::Config& config, const std::optional<transport::LinkCurve>& curve) {
   auto signal_fd = block_signals();
   if (!signal_fd) {
     spdlog::critical("{}", signal_fd.error().message);
@@ -204,37 +312,8 @@ int run(const config::Config& config) {
   auto backend = backend::docker::make_docker_backend(config, instance);
   BackendStarter starter(*backend);
   transport::EventQueue events(k_event_queue_frames);
-  auto opened = transport::Transport::open(transport_options(config), events);
-  if (!opened) {
-    spdlog::critical("{}", opened.error().message);
-    starter.stop();
-    backend->stop();
-    return 1;
-  }
-  auto& transport = **opened;
-  QueueSink sink(events);
-  auto options = sched::scheduler_options(config, executor);
-  options.on_room = [&transport] { transport.wake(); };
-  sched::Scheduler scheduler(config, *backend, sink, std::move(options));
-  FrameBridge handler(scheduler);
-  std::thread transport_thread([&] { transport.run(handler); });
-  spdlog::info("planificador {} serving as `{}` (instance {}), {} workers", PLANIFICADOR_VERSION,
-               executor, instance, config.server.workers);
-
-  int signal_number = 0;
-  while (signal_number == 0) {
-    signal_number = wait_signal(signal_fd->get(), std::chrono::milliseconds(-1));
-  }
-  spdlog::info("{}: draining (grace {} ms)", strsignal(signal_number), config.server.grace_ms);
-  handler.close_intake();
-  transport.wake();
-  starter.stop();
-  drain(scheduler, events, signal_fd->get(), std::chrono::milliseconds(config.server.grace_ms));
-  transport.stop();
-  transport_thread.join();
-  backend->stop();
-  spdlog::info("stopped");
-  return 0;
+  Setup setup{config, signal_fd->get(), executor, instance, *backend, starter, events};
+  return config.server.broker.empty() ? serve_direct(setup) : serve_fleet(setup, curve);
 }
 
 }  // namespace planificador::daemon

@@ -2,9 +2,13 @@
 // The daemon's top-level flow: wire config → backend → scheduler → transport, serve until
 // SIGTERM/SIGINT, then drain.
 
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "planificador/config/config.hpp"
+#include "planificador/transport/worker_link.hpp"
+#include "planificador/util/result.hpp"
 
 namespace planificador::daemon {
 
@@ -17,8 +21,17 @@ namespace planificador::daemon {
 // Returns the host name, or "planificador" if the kernel will not say.
 [[nodiscard]] std::string host_name();
 
-// Runs the daemon until SIGTERM or SIGINT and drains it. Returns the process exit status:
-// 0 after a clean drain, 1 when the sockets cannot be set up.
-[[nodiscard]] int run(const config::Config& config);
+// Returns the worker link's CURVE keys from the files [link] names: nullopt without a
+// server.broker or with link.plaintext; an Error "<source>:<line>: link.key: <why>" (or
+// link.broker_key) when a file does not load.
+[[nodiscard]] Result<std::optional<transport::LinkCurve>> link_curve(const config::Config& config,
+                                                                     std::string_view source);
+
+// Runs the daemon until SIGTERM or SIGINT and drains it: serving intake, events and control
+// itself, or as a member of server.broker's fleet with `curve` (nullopt: plaintext).
+// Returns the process exit status: 0 after a clean drain, 1 when the sockets cannot be set
+// up.
+[[nodiscard]] int run(const config::Config& config,
+                      const std::optional<transport::LinkCurve>& curve = std::nullopt);
 
 }  // namespace planificador::daemon

@@ -22,6 +22,11 @@ int check_config(const std::string& path) {
     std::cerr << config.error().message << '\n';
     return k_usage_error;
   }
+  // The link's key files are part of the configuration an operator checks.
+  if (auto curve = planificador::daemon::link_curve(*config, path); !curve) {
+    std::cerr << curve.error().message << '\n';
+    return k_usage_error;
+  }
   std::cout << path << ": ok\n";
   return 0;
 }
@@ -78,6 +83,11 @@ int main(int argc, char** argv) {
     std::cerr << config.error().message << '\n';
     return k_usage_error;
   }
+  auto curve = planificador::daemon::link_curve(*config, config_path);
+  if (!curve) {
+    std::cerr << curve.error().message << '\n';
+    return k_usage_error;
+  }
   set_up_logging(log_level.empty() ? config->log.level : log_level);
-  return planificador::daemon::run(*config);
+  return planificador::daemon::run(*config, *curve);
 }

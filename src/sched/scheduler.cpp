@@ -185,6 +185,30 @@ void Scheduler::finish(const protocol::TaskId& id) {
   m_done.notify_all();
 }
 
+std::vector<protocol::TaskId> Scheduler::take_back() {
+  std::deque<std::shared_ptr<Task>> taken;
+  {
+    const std::lock_guard lock(m_mutex);
+    taken.swap(m_queue);
+    for (const auto& task : taken) {
+      m_active.erase(task->admitted.spec.id);
+    }
+  }
+  m_done.notify_all();
+  std::vector<protocol::TaskId> ids;
+  ids.reserve(taken.size());
+  for (const auto& task : taken) {
+    ids.push_back(task->admitted.spec.id);
+    spdlog::info("task {} image `{}`: given back before it ran, queued {} ms",
+                 task->admitted.spec.id.printable(), protocol::escape_text(task->admitted.image),
+                 elapsed_ms(task->admitted_at));
+  }
+  if (!ids.empty() && m_options.on_room) {
+    m_options.on_room();
+  }
+  return ids;
+}
+
 bool Scheduler::has_room() const {
   const std::lock_guard lock(m_mutex);
   return !m_draining && m_queue.size() < m_options.backlog;
@@ -238,6 +262,9 @@ void Scheduler::run_task(Task& task) {
   TaskOutput output(m_sink, spec.id);
   backend::TaskResult result;
   try {
+    if (m_options.on_start) {
+      m_options.on_start(spec.id);
+    }
     result = m_backend.run(spec, output, task.cancel);
   } catch (const std::exception& error) {
     spdlog::error("task {}: backend failed: {}", spec.id.printable(), error.what());

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <mutex>
 #include <thread>
 
 #include "fake_backend.hpp"
@@ -20,6 +21,13 @@ using testing::make_id;
 
 constexpr auto k_wait = 10s;
 
+// What the backend and the sink had seen of a task when on_start was called for it.
+struct StartSeen {
+  protocol::TaskId id;
+  std::size_t backend_runs = 0;
+  std::size_t events = 0;
+};
+
 struct Fixture {
   explicit Fixture(std::size_t workers = 2, std::size_t backlog = 8)
       : config(fake_config(workers, backlog)),
@@ -27,7 +35,15 @@ struct Fixture {
   SchedulerOptions options() {
     auto opts = scheduler_options(config, "unused");
     opts.on_room = [this] { ++rooms; };
+    opts.on_start = [this](const protocol::TaskId& id) {
+      const std::lock_guard lock(starts_mutex);
+      starts.push_back({id, backend.started().size(), sink.of(id).size()});
+    };
     return opts;
+  }
+  std::vector<StartSeen> seen_starts() {
+    const std::lock_guard lock(starts_mutex);
+    return starts;
   }
   void submit(const protocol::TaskId& id, const std::string& code,
               std::optional<std::string> options_json = std::nullopt) {
@@ -38,6 +54,8 @@ struct Fixture {
   FakeBackend backend;
   EventRecorder sink;
   std::atomic<int> rooms{0};
+  std::mutex starts_mutex;
+  std::vector<StartSeen> starts;
   Scheduler scheduler;
 };
 
@@ -258,6 +276,55 @@ TEST(Scheduler, DrainAnswersQueuedLetsRunningFinishAndCancelsAfterGrace) {
   ASSERT_TRUE(f.sink.wait_exited(make_id("late"), k_wait));
   EXPECT_EQ(exit_code_of(f.sink.of(make_id("late"))), 125);
   EXPECT_EQ(f.sink.exited_count(), 4U);
+}
+
+TEST(Scheduler, OnStartComesBeforeTheBackendRunsAndBeforeAnyEvent) {
+  Fixture f(1, 8);
+  f.submit(make_id("s", 1), "print(1)\n");
+  f.submit(make_id("s", 2), "print(2)\n", "{}");
+  ASSERT_TRUE(f.sink.wait_exited(make_id("s", 2), k_wait));
+  const auto starts = f.seen_starts();
+  ASSERT_EQ(starts.size(), 2U);
+  for (std::size_t i = 0; i < starts.size(); ++i) {
+    EXPECT_EQ(starts[i].id, make_id("s", i + 1));
+    EXPECT_EQ(starts[i].backend_runs, i) << "on_start must precede Backend::run";
+    EXPECT_EQ(starts[i].events, 0U);
+  }
+  // A rejected or cancelled-while-queued task never starts.
+  f.scheduler.handle_frame(protocol::encode(protocol::Submit{make_id("bad"), "cobol", "x", {}}),
+                           false);
+  ASSERT_TRUE(f.sink.wait_exited(make_id("bad"), k_wait));
+  EXPECT_EQ(f.seen_starts().size(), 2U);
+}
+
+TEST(Scheduler, TakeBackRemovesQueuedTasksWithoutAnsweringThem) {
+  Fixture f(1, 8);
+  EXPECT_TRUE(f.scheduler.take_back().empty());
+  f.submit(make_id("run"), "block\n");
+  ASSERT_TRUE(f.backend.wait_running(1, k_wait));
+  f.submit(make_id("q", 1), "print(1)\n");
+  f.submit(make_id("q", 2), "print(2)\n", "{}");
+  const int rooms_before = f.rooms.load();
+  EXPECT_EQ(f.scheduler.take_back(),
+            (std::vector<protocol::TaskId>{make_id("q", 1), make_id("q", 2)}));
+  EXPECT_EQ(f.scheduler.queued(), 0U);
+  EXPECT_EQ(f.scheduler.running(), 1U);
+  EXPECT_GT(f.rooms.load(), rooms_before);
+  EXPECT_TRUE(f.sink.of(make_id("q", 1)).empty());
+  EXPECT_TRUE(f.sink.of(make_id("q", 2)).empty());
+  // A CANCEL for a task given back is one for an unknown task; its id is free again.
+  f.scheduler.cancel(make_id("q", 1));
+  EXPECT_TRUE(f.sink.of(make_id("q", 1)).empty());
+  f.submit(make_id("q", 2), "print(again)\n");
+  EXPECT_EQ(f.scheduler.queued(), 1U);
+  f.scheduler.cancel(make_id("run"));
+  ASSERT_TRUE(f.sink.wait_exited(make_id("q", 2), k_wait));
+  EXPECT_EQ(text_of(f.sink.of(make_id("q", 2)), protocol::Stream::out), "again\n");
+  // The running task was untouched by the take-back; drain answers nothing twice.
+  EXPECT_EQ(exit_code_of(f.sink.of(make_id("run"))), 130);
+  f.scheduler.drain(0ms);
+  EXPECT_EQ(f.sink.exited_count(), 2U);
+  EXPECT_EQ(f.backend.started().size(), 2U);
 }
 
 }  // namespace

@@ -54,6 +54,18 @@ struct Server {
   std::size_t max_code_bytes = std::size_t{1} << 20;
   std::string state_dir = "/run/planificador";  // host directory for helper sockets
   std::size_t pool = 4;  // default of Runner::pool; parse() makes it `workers` if the file has none
+  std::string broker;    // the fleet broker's worker endpoint; empty = serve intake/events/control
+};
+
+// [link]: the worker link to server.broker (docs/fleet.md §8). parse() checks that both key
+// files are named when a broker is set without plaintext; the daemon loads them (the
+// config module knows nothing of CURVE), naming the key and line below when one does not.
+struct Link {
+  std::string key;                  // this daemon's key pair file (.key); empty = none
+  std::string broker_key;           // the broker's public key file (.pub); empty = none
+  bool plaintext = false;           // true: the link without CURVE
+  std::size_t key_line = 0;         // where link.key is in the file (for messages)
+  std::size_t broker_key_line = 0;  // where link.broker_key is
 };
 
 struct Output {
@@ -81,6 +93,7 @@ struct Config {
   Limits limits;                          // [limits]: defaults for every runner
   std::uint64_t compile_wall_ms = 30000;  // [limits] compile_ms: default of Runner::compile_wall_ms
   Log log;
+  Link link;
   std::vector<Runner> runners;
 };
 

@@ -1,15 +1,20 @@
 #pragma once
-// The two adapters that join the scheduler and the transport: the daemon's wiring, shared
-// with the in-process tests so they exercise the same joints.
+// The adapters that join the scheduler and the transport (direct mode) or the worker link
+// (fleet mode): the daemon's wiring, shared with the in-process tests so they exercise the
+// same joints.
 
 #include <atomic>
+#include <functional>
 #include <string_view>
+#include <vector>
 
 #include "planificador/protocol/codec.hpp"
+#include "planificador/protocol/link.hpp"
 #include "planificador/sched/event_sink.hpp"
 #include "planificador/sched/scheduler.hpp"
 #include "planificador/transport/event_queue.hpp"
 #include "planificador/transport/transport.hpp"
+#include "planificador/transport/worker_link.hpp"
 
 namespace planificador::daemon {
 
@@ -42,5 +47,25 @@ class FrameBridge final : public transport::FrameHandler {
   sched::Scheduler& m_scheduler;
   std::atomic<bool> m_closed{false};
 };
+
+// Feeds the broker's task frames to the scheduler and gives back its queued tasks when the
+// link drains (fleet mode).
+class LinkBridge final : public transport::LinkHandler {
+ public:
+  explicit LinkBridge(sched::Scheduler& scheduler) : m_scheduler(scheduler) {}
+  void on_task_frame(std::string_view frame) override { m_scheduler.handle_frame(frame, false); }
+  std::vector<protocol::TaskId> take_back() override { return m_scheduler.take_back(); }
+
+ private:
+  sched::Scheduler& m_scheduler;
+};
+
+// Returns the scheduler's on_start for fleet mode: STARTED into the same queue as the
+// task's events, which the worker sends only after it, so it always precedes them.
+inline std::function<void(const protocol::TaskId&)> announce_start(transport::EventQueue& queue) {
+  return [&queue](const protocol::TaskId& id) {
+    queue.push(protocol::link::encode(protocol::link::Started{id}));
+  };
+}
 
 }  // namespace planificador::daemon

@@ -32,6 +32,9 @@ struct SchedulerOptions {
   protocol::DecodeLimits decode;
   // Called (from any thread) when a backlog slot frees up, so intake can be read again.
   std::function<void()> on_room;
+  // Called on the worker that took task `id`, before Backend::run and so before any of the
+  // task's events (a fleet's STARTED). May block, as the worker's event sends do.
+  std::function<void(const protocol::TaskId& id)> on_start;
 };
 
 // Returns the options `config` implies; `executor` overrides an empty server.executor.
@@ -55,6 +58,11 @@ class Scheduler {
   // Cancels task `id`: a queued one is answered EXITED 130 at once, a running one has its
   // cancel event set; unknown ids are ignored.
   void cancel(const protocol::TaskId& id);
+
+  // Removes every queued task without answering it and returns their ids in queue order:
+  // a fleet daemon gives them back to its broker (RETURNED). Running tasks are untouched;
+  // admission goes on (the caller stops feeding SUBMITs first).
+  [[nodiscard]] std::vector<protocol::TaskId> take_back();
 
   // Returns true while the backlog has room and the scheduler is not draining.
   [[nodiscard]] bool has_room() const;

@@ -82,9 +82,9 @@ Result<std::vector<std::string>> bwrap_arguments(const SandboxPlan& plan) {
   // needs it: the program may not create namespaces of its own. --as-pid-1 makes the
   // zygote the namespace's init: it reaps orphans, the kernel drops signals sent to it
   // from inside (man 7 pid_namespaces), and its death kills every process left.
-  // The zygote keeps CAP_SYS_ADMIN and CAP_SETPCAP of the sandbox's user namespace, to
-  // give every program PID, mount and IPC namespaces of its own; each task's init drops
-  // them before its program starts (sandboxd/task_init.hpp).
+  // The zygote keeps CAP_SYS_ADMIN, CAP_SETPCAP and CAP_NET_ADMIN of the sandbox's user
+  // namespace, to give every program PID, mount, IPC and network namespaces of its own;
+  // each task's init drops them before its program starts (sandboxd/task_init.hpp).
   std::vector<std::string> args = {"--unshare-all",
                                    "--unshare-user",
                                    "--disable-userns",
@@ -93,6 +93,8 @@ Result<std::vector<std::string>> bwrap_arguments(const SandboxPlan& plan) {
                                    "CAP_SYS_ADMIN",
                                    "--cap-add",
                                    "CAP_SETPCAP",
+                                   "--cap-add",
+                                   "CAP_NET_ADMIN",
                                    "--die-with-parent",
                                    "--new-session",
                                    "--uid",

@@ -152,8 +152,9 @@ Result<PreparedTask> prepare_task(const ProcessBaseline& baseline) {
   os::Fd init_end(pair[1]);
   // A fork, not a vfork: the task init lives as long as the task. The zygote is one small
   // single-threaded process, so the child may use everything it copied.
-  const long pid = ::syscall(SYS_clone, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | SIGCHLD,
-                             nullptr, nullptr, nullptr, nullptr);
+  const long pid =
+      ::syscall(SYS_clone, CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET | SIGCHLD,
+                nullptr, nullptr, nullptr, nullptr);
   if (pid < 0) {
     return fail_errno("clone the task init");
   }

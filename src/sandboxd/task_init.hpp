@@ -1,7 +1,8 @@
 #pragma once
 // Every program runs in namespaces of its own inside the sandbox. The zygote (PID 1 of the
 // sandbox, the process that starts every program of a warm container) forks a task init
-// ahead of each program: PID 1 of a new PID, mount and IPC namespace. The task init mounts
+// ahead of each program: PID 1 of a new PID, mount, IPC and network namespace (its
+// loopback up, nothing else: the sandbox has no network either). The task init mounts
 // a /proc, an mqueue and a devpts file system of those namespaces (the devpts with a small
 // pty budget), masks what /proc shows of the host (its kernel command line, configuration,
 // memory, CPU and interrupt counters, pressure and locks), gives up every capability, sets
@@ -15,7 +16,8 @@
 //
 // So no program can name the zygote: prlimit, setpriority, sched_setaffinity, kill and
 // the like reach only processes of its own task, and a task leaves no process, System V
-// IPC object or message queue behind, nor a trace in the PID counter.
+// IPC object or message queue behind, nor a socket, a network counter or a trace in the
+// PID counter.
 
 #include <optional>
 #include <sys/types.h>

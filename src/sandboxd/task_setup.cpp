@@ -6,6 +6,9 @@
 #include <cstring>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <string>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -60,6 +63,24 @@ const char* mount_task_filesystems() {
     return "mount /dev/pts";
   }
   return nullptr;
+}
+
+// The task's network namespace is new and empty but for a loopback interface that is
+// down: up it goes, as Bubblewrap does for the sandbox's (SIOCSIFFLAGS, netdevice(7)).
+const char* loopback_up() {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return "socket for the loopback interface";
+  }
+  ifreq request{};
+  std::strncpy(request.ifr_name, "lo", IFNAMSIZ - 1);
+  const bool up = ::ioctl(fd, SIOCGIFFLAGS, &request) == 0 &&
+                  (request.ifr_flags = static_cast<short>(request.ifr_flags | IFF_UP),
+                   ::ioctl(fd, SIOCSIFFLAGS, &request) == 0);
+  const int err = errno;
+  ::close(fd);
+  errno = err;
+  return up ? nullptr : "bring the loopback interface up";
 }
 
 // Returns the number after `key` on its line of `text` ("btime 1764590000"), or 0.
@@ -184,7 +205,8 @@ const char* drop_capabilities() {
 
 const char* set_up_task(const ProcessBaseline& baseline) noexcept {
   try {
-    const char* failed = mount_task_filesystems();
+    const char* failed = loopback_up();
+    failed = failed != nullptr ? failed : mount_task_filesystems();
     failed = failed != nullptr ? failed : still_views(baseline);
     failed = failed != nullptr ? failed : mask_host_views();
     failed = failed != nullptr ? failed : drop_capabilities();

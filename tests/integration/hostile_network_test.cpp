@@ -11,12 +11,17 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <iostream>
+
 #include "hostile_fixture.hpp"
 
 #include "planificador/os/fd.hpp"
 
 namespace planificador::testing {
 namespace {
+
+// Warm python containers: two, for the tests of concurrent tasks.
+constexpr std::size_t k_python_pool = 2;
 
 using protocol::Status;
 using namespace std::chrono_literals;
@@ -89,7 +94,7 @@ class HostileNetwork : public HostileTest {
  protected:
   // Two Python tasks must run at once on warm containers for the abstract-socket attack.
   [[nodiscard]] std::size_t pool_size(const config::Runner& runner) const override {
-    return runner.image == "planificador/python" ? 2 : 1;
+    return runner.image == "planificador/python" ? k_python_pool : 1;
   }
 
   void expect_no_escape(const std::string& image, const std::string& program) {
@@ -190,6 +195,21 @@ TEST_P(HostileNetwork, DockerSocketIsUnreachable) {
   EXPECT_EQ(outcome.result.exit_code, 0) << outcome.out;
   EXPECT_EQ(outcome.out.find("CONNECTED"), std::string::npos) << outcome.out;
   EXPECT_NE(outcome.out.find("/var/run/docker.sock: blocked"), std::string::npos) << outcome.out;
+}
+
+// Every program has a network namespace of its own: a socket left in TIME_WAIT, loopback
+// traffic and TCP counters of one task are not the next task's (before, in a kept sandbox,
+// the next task saw them for 60 s and could not bind the port).
+TEST_P(HostileNetwork, NetworkTracesDoNotReachTheNextTask) {
+  // Once per warm container of the runner, so the next task finds traces wherever it runs.
+  for (std::size_t container = 0; container < k_python_pool; ++container) {
+    const auto left = attack("python", "leave_network_traces.py");
+    ASSERT_EQ(left.out, "left\n") << describe(left);
+  }
+  const auto next = attack("python", "read_network_traces.py");
+  std::cout << "[figure] " << to_string(mode()) << ": the next task saw " << next.out;
+  EXPECT_EQ(next.out, "sockets 0\nloopback bytes 0\ntcp active opens 0\nbind ok\n")
+      << describe(next);
 }
 
 PLANIFICADOR_HOSTILE_MODES(HostileNetwork);

@@ -1,9 +1,11 @@
-# planificador_warnings: the warning set every target of ours builds with, as errors.
+# planificador_warnings: the warning set every target of ours builds with; errors under
+# PLANIFICADOR_WERROR (on in the test command and CI, off for whoever packages a release:
+# GCC 12 at -O3 warns -Wrestrict inside libstdc++'s char_traits, a known false positive).
 # planificador_hardening: fortify, stack protection and full RELRO.
 add_library(planificador_warnings INTERFACE)
 target_compile_options(planificador_warnings INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wnon-virtual-dtor -Wold-style-cast
-  -Wimplicit-fallthrough -Wformat=2 -Werror)
+  -Wimplicit-fallthrough -Wformat=2 $<$<BOOL:${PLANIFICADOR_WERROR}>:-Werror>)
 
 add_library(planificador_hardening INTERFACE)
 target_compile_options(planificador_hardening INTERFACE

@@ -54,6 +54,9 @@ step "runner images"
 
 if [ $do_build -eq 1 ]; then
   step "build ($build)"
-  cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  # Warnings are errors where we develop and test (scripts/test.sh sets it), not for a
+  # plain build of the daemon.
+  cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DPLANIFICADOR_WERROR="${PLANIFICADOR_WERROR:-OFF}" >/dev/null
   cmake --build "$build" -j"$(nproc)"
 fi

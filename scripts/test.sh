@@ -17,20 +17,21 @@ jobs=$(nproc)
 
 step() { printf '\n== %s\n' "$*" >&2; }
 
+export PLANIFICADOR_WERROR=ON
 "$here/setup.sh"
 
 step "tests (unit, integration, e2e)"
 ctest --test-dir "$build" --output-on-failure --timeout 1800 -L 'unit|integration|e2e'
 
 step "unit tests under address,undefined sanitizers"
-cmake -S "$top" -B "$asan_build" -DCMAKE_BUILD_TYPE=Debug \
+cmake -S "$top" -B "$asan_build" -DCMAKE_BUILD_TYPE=Debug -DPLANIFICADOR_WERROR=ON \
   -DPLANIFICADOR_SANITIZE=address,undefined >/dev/null
 cmake --build "$asan_build" -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir "$asan_build" --output-on-failure --timeout 600 -L unit
 
 step "fuzzing, ${fuzz_seconds} s per target"
-CXX=clang++ cmake -S "$top" -B "$fuzz_build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+CXX=clang++ cmake -S "$top" -B "$fuzz_build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPLANIFICADOR_WERROR=ON \
   -DPLANIFICADOR_FUZZ=ON -DPLANIFICADOR_TESTS=ON >/dev/null
 cmake --build "$fuzz_build" -j"$jobs" --target fuzz_all
 "$here/fuzz.sh" "$fuzz_build" "$fuzz_seconds"

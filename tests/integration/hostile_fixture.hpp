@@ -74,10 +74,20 @@ class HostileTest : public ::testing::TestWithParam<PoolMode> {
         capacity += runner.pool;
       }
       // A retired container is removed in the background, after its replacement is made:
-      // for a moment there may be one more.
+      // for a moment there may be one more, and until the replacement exists one fewer
+      // may be counted while the retired one is still there. Settled means every pool is
+      // full again and nothing beyond the pools is left.
+      const auto settled = [&] {
+        for (const auto& runner : harness().config().runners) {
+          const auto stats = harness().pool_stats(runner.image);
+          if (runner.pool > 0 && (!stats || stats->idle < runner.pool)) {
+            return false;
+          }
+        }
+        return harness().containers().size() <= capacity;
+      };
       const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-      while (harness().containers().size() > capacity &&
-             std::chrono::steady_clock::now() < deadline) {
+      while (!settled() && std::chrono::steady_clock::now() < deadline) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
       }
       EXPECT_LE(harness().containers().size(), capacity) << "more warm containers than pooled";

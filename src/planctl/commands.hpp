@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "planificador/transport/client.hpp"
 #include "planificador/util/result.hpp"
 
 namespace planificador::planctl {
@@ -17,6 +18,12 @@ inline constexpr int k_exit_interrupted = 130;
 inline constexpr int k_exit_usage = 2;
 // Exit status when the daemon could not be reached.
 inline constexpr int k_exit_transport = 1;
+
+// CURVE key files for a broker whose client sockets require CURVE (curve.clients_allow).
+struct CurveFiles {
+  std::string server_key;  // the broker's .pub; empty = a plain connection
+  std::string key;         // this client's .key (both keys)
+};
 
 struct RunRequest {
   std::string image;
@@ -32,6 +39,14 @@ struct RunRequest {
   std::string control;                  // where Ctrl-C sends its CANCEL; empty = intake
   double timeout_seconds = 0;           // 0 = wait for ever
   std::string id;                       // 32 characters; empty = random hex
+  CurveFiles curve;
+};
+
+struct FleetRequest {
+  std::string admin;  // the broker's admin endpoint
+  bool json = false;  // print the broker's JSON as it is
+  double timeout_seconds = 5;
+  CurveFiles curve;
 };
 
 // Returns the SUBMIT_EXT options JSON `request` implies, nullopt when it needs none, or
@@ -44,10 +59,18 @@ struct RunRequest {
 // Submits the task, streams its output and returns planctl's exit status.
 [[nodiscard]] int run(const RunRequest& request);
 
+// Returns the CURVE client keys `files` name (none when server_key is empty), or an error
+// naming the file that cannot be read, or saying that one of the two is missing.
+[[nodiscard]] Result<transport::CurveClient> load_curve(const CurveFiles& files);
+
 // Sends CANCEL for `id` to `control` when non-empty, else to `intake`. Returns the exit
 // status.
 [[nodiscard]] int cancel(const std::string& id, const std::string& intake,
-                         const std::string& control);
+                         const std::string& control, const CurveFiles& curve);
+
+// Prints the fleet view of the broker's admin socket: a table, or its JSON. Returns the
+// exit status (1 when the broker does not answer).
+[[nodiscard]] int fleet(const FleetRequest& request);
 
 // Writes a new CURVE key pair to `prefix`.key (mode 0600) and `prefix`.pub, never replacing
 // a file; `comment` names the owner in both. Returns the exit status.

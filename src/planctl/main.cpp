@@ -7,6 +7,17 @@
 
 #include "commands.hpp"
 
+namespace {
+
+// The options of every subcommand that may talk to a broker with curve.clients_allow set.
+void add_curve_options(CLI::App& command, planificador::planctl::CurveFiles& files) {
+  command.add_option("--curve-server-key", files.server_key,
+                     "the broker's public key file (NAME.pub): talk CURVE to it");
+  command.add_option("--curve-key", files.key, "this client's key pair file (NAME.key)");
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   namespace planctl = planificador::planctl;
   CLI::App app{"planctl: submit code to a planificador daemon and stream its output"};
@@ -38,6 +49,7 @@ int main(int argc, char** argv) {
   run->add_option("--control", request.control, "send Ctrl-C's CANCEL here instead of intake");
   run->add_option("--timeout", request.timeout_seconds, "seconds to wait for the task");
   run->add_option("--id", request.id, "task id, 32 characters (default: random hex)");
+  add_curve_options(*run, request.curve);
 
   std::string cancel_id;
   std::string cancel_intake = "tcp://127.0.0.1:5555";
@@ -46,6 +58,18 @@ int main(int argc, char** argv) {
   cancel->add_option("id", cancel_id, "the task id")->required();
   cancel->add_option("--intake", cancel_intake, "intake endpoint")->capture_default_str();
   cancel->add_option("--control", cancel_control, "control endpoint (preferred when given)");
+  planctl::CurveFiles cancel_curve;
+  add_curve_options(*cancel, cancel_curve);
+
+  planctl::FleetRequest fleet_request;
+  fleet_request.admin = "tcp://127.0.0.1:5558";
+  auto* fleet = app.add_subcommand("fleet", "show a fleet broker's daemons and tasks");
+  fleet->add_option("--admin", fleet_request.admin, "the broker's admin endpoint")
+      ->capture_default_str();
+  fleet->add_flag("--json", fleet_request.json, "print the broker's JSON answer as it is");
+  fleet->add_option("--timeout", fleet_request.timeout_seconds, "seconds to wait for the answer")
+      ->capture_default_str();
+  add_curve_options(*fleet, fleet_request.curve);
 
   std::string key_prefix;
   std::string key_comment;
@@ -67,5 +91,8 @@ int main(int argc, char** argv) {
   if (keygen->parsed()) {
     return planctl::keygen(key_prefix, key_comment);
   }
-  return planctl::cancel(cancel_id, cancel_intake, cancel_control);
+  if (fleet->parsed()) {
+    return planctl::fleet(fleet_request);
+  }
+  return planctl::cancel(cancel_id, cancel_intake, cancel_control, cancel_curve);
 }

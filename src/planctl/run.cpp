@@ -110,7 +110,12 @@ int run(const RunRequest& request) {
     std::cerr << "planctl: " << (!code ? code.error() : options.error()).message << '\n';
     return k_exit_usage;
   }
-  auto client = transport::Client::connect(request.intake, request.events, request.control);
+  auto curve = load_curve(request.curve);
+  if (!curve) {
+    std::cerr << "planctl: " << curve.error().message << '\n';
+    return k_exit_usage;
+  }
+  auto client = transport::Client::connect(request.intake, request.events, request.control, *curve);
   if (!client) {
     std::cerr << "planctl: " << client.error().message << '\n';
     return k_exit_transport;
@@ -159,13 +164,19 @@ int run(const RunRequest& request) {
   return *outcome.exit_code & 0xff;
 }
 
-int cancel(const std::string& id_text, const std::string& intake, const std::string& control) {
+int cancel(const std::string& id_text, const std::string& intake, const std::string& control,
+           const CurveFiles& curve_files) {
   const auto id = protocol::TaskId::from_bytes(id_text);
   if (!id) {
     std::cerr << "planctl: a task id is exactly 32 bytes, got " << id_text.size() << '\n';
     return k_exit_usage;
   }
-  auto client = transport::Client::connect(control.empty() ? intake : "", "", control);
+  auto curve = load_curve(curve_files);
+  if (!curve) {
+    std::cerr << "planctl: " << curve.error().message << '\n';
+    return k_exit_usage;
+  }
+  auto client = transport::Client::connect(control.empty() ? intake : "", "", control, *curve);
   if (!client) {
     std::cerr << "planctl: " << client.error().message << '\n';
     return k_exit_transport;

@@ -1,5 +1,6 @@
 #include "planificador/transport/client.hpp"
 
+#include <array>
 #include <utility>
 
 #include <zmq.hpp>
@@ -13,10 +14,34 @@ struct Client::Impl {
   std::optional<zmq::socket_t> control;
 };
 
+Result<void> apply_curve(void* socket, const CurveClient& curve) {
+  if (curve.server_key.empty()) {
+    return {};
+  }
+  // zmq_setsockopt(3): a 40-character key is read as Z85.
+  const std::array<std::pair<int, const std::string*>, 3> keys{{
+      {ZMQ_CURVE_SERVERKEY, &curve.server_key},
+      {ZMQ_CURVE_PUBLICKEY, &curve.public_key},
+      {ZMQ_CURVE_SECRETKEY, &curve.secret_key},
+  }};
+  for (const auto& [option, key] : keys) {
+    if (zmq_setsockopt(socket, option, key->data(), key->size()) != 0) {
+      return fail_errno("set CURVE key", zmq_errno());
+    }
+  }
+  return {};
+}
+
 Result<std::unique_ptr<Client>> Client::connect(const std::string& intake,
                                                 const std::string& events,
-                                                const std::string& control) {
+                                                const std::string& control,
+                                                const CurveClient& curve) {
   auto impl = std::make_unique<Impl>();
+  for (void* socket : {impl->intake.handle(), impl->events.handle()}) {
+    if (auto applied = apply_curve(socket, curve); !applied) {
+      return tl::unexpected(applied.error());
+    }
+  }
   std::string current = intake;
   try {
     // A short linger: a frame still queued when the client gives up is not worth waiting
@@ -33,6 +58,9 @@ Result<std::unique_ptr<Client>> Client::connect(const std::string& intake,
     if (!control.empty()) {
       current = control;
       impl->control.emplace(impl->context, zmq::socket_type::pub);
+      if (auto applied = apply_curve(impl->control->handle(), curve); !applied) {
+        return tl::unexpected(applied.error());
+      }
       impl->control->set(zmq::sockopt::linger, 2000);
       impl->control->connect(control);
     }

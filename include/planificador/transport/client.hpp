@@ -12,14 +12,27 @@
 
 namespace planificador::transport {
 
+// CURVE (RFC 26) client keys, Z85, for a broker whose client sockets require them
+// (curve.clients_allow). An empty server_key means a plain connection.
+struct CurveClient {
+  std::string server_key;  // the broker's public key
+  std::string public_key;  // this client's key pair
+  std::string secret_key;
+};
+
+// Makes `socket` (a zmq_socket handle) a CURVE client with `curve`, unless server_key is
+// empty. Returns an error when libzmq refuses a key.
+[[nodiscard]] Result<void> apply_curve(void* socket, const CurveClient& curve);
+
 class Client {
  public:
   // Connects to each of the daemon's intake, events and control endpoints that is not
-  // empty.
+  // empty, as a CURVE client when `curve` has a server key.
   // Returns an error naming the endpoint ZeroMQ refused.
   [[nodiscard]] static Result<std::unique_ptr<Client>> connect(const std::string& intake,
                                                                const std::string& events,
-                                                               const std::string& control);
+                                                               const std::string& control,
+                                                               const CurveClient& curve = {});
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;

@@ -301,6 +301,32 @@ Result<bool> Cgroup::over_memory_limit() const {
   return *memory + *sockets > m_socket_limit || *socket_peak >= m_socket_limit;
 }
 
+Result<std::uint64_t> Cgroup::memory_limit_hits() const {
+  if (m_paths.version == CgroupVersion::v1) {
+    return read_kept(m_hits, m_paths.memory + "/memory.failcnt").and_then(parse_number);
+  }
+  return read_kept(m_hits, m_paths.memory + "/memory.events")
+      .and_then([](const std::string& text) { return parse_keyed_value(text, "max"); });
+}
+
+Result<bool> Cgroup::memory_pinned_at_limit() const {
+  const bool v1 = m_paths.version == CgroupVersion::v1;
+  auto usage = read_kept(m_usage, m_paths.memory + (v1 ? "/memory.usage_in_bytes" : "/memory.current"))
+                   .and_then(parse_number);
+  auto limit = read_kept(m_limit, m_paths.memory + (v1 ? "/memory.limit_in_bytes" : "/memory.max"))
+                   .and_then([](const std::string& text) -> Result<std::uint64_t> {
+                     // v2 says "max" for no limit: nothing to be pinned at.
+                     if (text.starts_with("max")) {
+                       return std::uint64_t{0};
+                     }
+                     return parse_number(text);
+                   });
+  if (!usage || !limit) {
+    return tl::unexpected(!usage ? usage.error() : limit.error());
+  }
+  return *limit > 0 && *usage >= *limit - *limit / 16;
+}
+
 void Cgroup::open_files() {
   (void)cpu_usage_ns();
   (void)oom_kills();

@@ -97,6 +97,16 @@ class Cgroup {
   // so the caller has to. Always false without socket accounting (v2: the OOM kill).
   [[nodiscard]] Result<bool> over_memory_limit() const;
 
+  // Returns how often the cgroup's memory usage ran into its limit so far (v1
+  // memory.failcnt, v2 the `max` line of memory.events): each time the kernel had to
+  // reclaim before it could charge.
+  [[nodiscard]] Result<std::uint64_t> memory_limit_hits() const;
+  // Returns true when the cgroup's memory is pinned at its limit now: usage within 1/16 of
+  // it (v1 memory.usage_in_bytes against memory.limit_in_bytes, v2 memory.current
+  // against memory.max). A program there that runs out of time is thrashing on the
+  // little it can still reclaim, and the memory limit is what ended it.
+  [[nodiscard]] Result<bool> memory_pinned_at_limit() const;
+
   // Opens the kept descriptors now rather than at the first read, so that a container
   // holds the same descriptors from its start to its end. Errors are left to the reads.
   void open_files();
@@ -118,6 +128,8 @@ class Cgroup {
   mutable Fd m_socket_peak;   // memory.kmem.tcp.max_usage_in_bytes
   mutable std::uint64_t m_seen_peak = 0;
   mutable Fd m_stat;                  // memory.stat
+  mutable Fd m_hits;                  // v1 memory.failcnt, v2 memory.events
+  mutable Fd m_limit;                 // v1 memory.limit_in_bytes, v2 memory.max
   std::uint64_t m_cache_at_reset = 0;  // page cache when the peak was last reset
 };
 

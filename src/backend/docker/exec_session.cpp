@@ -36,6 +36,9 @@ constexpr std::size_t k_max_runs_per_flush = 8;
 // allows), and a program that waits for each byte to be read pays with its own wall time
 // instead of the daemon's CPU. Larger reads go on at once, so bulk output keeps its pace.
 constexpr std::size_t k_small_read = 512;
+// Times the memory limit was hit during an exec beyond which a program out of time at that
+// limit counts as thrashing (a single allocation that grazes the limit hits it a few times).
+constexpr std::uint64_t k_thrash_hits = 100;
 
 std::uint64_t elapsed_ms(Clock::time_point since) {
   return static_cast<std::uint64_t>(
@@ -89,6 +92,7 @@ class ExecSession {
   void read_output(os::Fd& pipe, protocol::Stream stream);
   void write_stdin();
   void decide(Verdict verdict);
+  [[nodiscard]] Verdict out_of_time(Verdict verdict) const;
   void drain();
   void hold(protocol::Stream stream, std::string_view bytes);
   void flush();
@@ -111,6 +115,7 @@ class ExecSession {
   Clock::time_point m_next_cpu_check;
   std::optional<Clock::time_point> m_kill_deadline;
   std::uint64_t m_cpu_base = 0;
+  std::uint64_t m_limit_hits_base = 0;  // memory limit hits when the exec began
   bool m_exited = false;
   bool m_container_killed = false;
   // Output read but not yet delivered, in arrival order (adjacent reads of one stream
@@ -142,6 +147,7 @@ Result<void> ExecSession::send_exec() {
     exec["files"] = m_request.files;
   }
   m_cpu_base = m_env.cgroup->cpu_usage_ns().value_or(0);
+  m_limit_hits_base = m_env.cgroup->memory_limit_hits().value_or(0);
   m_start = Clock::now();
   m_next_cpu_check = m_start + k_cpu_poll;
   if (auto sent = sandbox::send_message(m_env.socket, exec, fds); !sent) {
@@ -213,12 +219,12 @@ void ExecSession::check_limits() {
     return;
   }
   if (now >= wall_deadline()) {
-    decide(Verdict::time_limit);
+    decide(out_of_time(Verdict::time_limit));
   } else if (now >= m_next_cpu_check) {
     m_next_cpu_check = now + k_cpu_poll;
     const auto usage = m_env.cgroup->cpu_usage_ns();
     if (usage && *usage >= m_cpu_base && *usage - m_cpu_base >= m_request.cpu_ms * 1000000) {
-      decide(Verdict::cpu_limit);
+      decide(out_of_time(Verdict::cpu_limit));
     } else if (const auto over = m_env.cgroup->over_memory_limit(); over && *over) {
       decide(Verdict::memory_limit);
     }
@@ -360,6 +366,18 @@ void ExecSession::write_stdin() {
   if (m_stdin_offset >= data.size()) {
     m_stdin.reset();
   }
+}
+
+// A program out of time whose memory is pinned at the limit, after the kernel reclaimed for
+// it again and again during the exec, is thrashing on what little it can still reclaim
+// (a compiler's own code pages): the memory limit ended it, whatever clock ran out first.
+Verdict ExecSession::out_of_time(Verdict verdict) const {
+  const auto hits = m_env.cgroup->memory_limit_hits();
+  const auto pinned = m_env.cgroup->memory_pinned_at_limit();
+  if (hits && *hits >= m_limit_hits_base + k_thrash_hits && pinned && *pinned) {
+    return Verdict::memory_limit;
+  }
+  return verdict;
 }
 
 void ExecSession::decide(Verdict verdict) {

@@ -2,6 +2,7 @@
 
 #include "planificador/backend/docker/docker_backend.hpp"
 
+#include <filesystem>
 #include <thread>
 
 #include "docker_harness.hpp"
@@ -320,6 +321,30 @@ TEST(DockerBackendFailures, UnknownRuntimeIsRefusedAtStartWithADiagnostic) {
   EXPECT_EQ(result.status, Status::error);
   EXPECT_EQ(result.exit_code, 125);
   EXPECT_TRUE(result.diagnostic.starts_with(expected)) << result.diagnostic;
+}
+
+// A container's helper socket lies under state_dir/<instance>/<container>: with a long
+// state directory and executor name its path exceeds what a socket address holds (107
+// bytes), and the daemon reaches it through its directory instead.
+TEST(DockerBackendPaths, LongStateDirectoryAndInstanceNameStillServe) {
+  PLANIFICADOR_REQUIRE_DOCKER(harness());
+  config::Config config = harness().config();
+  config.runners.resize(1);  // python
+  config.runners[0].pool = 1;
+  config.server.state_dir = "/tmp/planificador-it-" + std::string(90, 'd');
+  const std::string instance = harness().instance() + "-" + std::string(80, 'e');
+  {
+    auto backend = backend::docker::make_docker_backend(config, instance);
+    ASSERT_TRUE(backend->start());
+    for (int task = 0; task < 2; ++task) {  // a fresh start, then the warm container
+      const auto result = run_first_runner(*backend, config, "print('served')\n");
+      EXPECT_EQ(result.status, Status::exited) << result.diagnostic;
+      EXPECT_EQ(result.exit_code, 0) << result.diagnostic;
+    }
+    backend->stop();
+  }
+  std::error_code ignored;
+  std::filesystem::remove_all(config.server.state_dir, ignored);
 }
 
 }  // namespace

@@ -12,9 +12,8 @@
 namespace planificador::testing {
 
 // Returns settings for a daemon of `bin_dir` with `shipped_config` and `workers`, whose
-// executor is "e2e-" + `tag`. Keep `tag` short: every container's socket path (state
-// directory, twice the instance name) must fit in 107 bytes. The instance label is still
-// unique per daemon: it hashes the daemon's private state directory.
+// executor is "e2e-" + `tag`. The instance label is unique per daemon: it hashes the
+// daemon's private state directory.
 [[nodiscard]] DaemonSettings e2e_settings(const std::string& bin_dir,
                                           const std::string& shipped_config, const std::string& tag,
                                           std::size_t workers);

@@ -1,43 +1,74 @@
 #!/usr/bin/env bash
 # Sets everything up and runs the whole test suite:
 #   1. unit, integration and end-to-end tests on the normal build (real engine, real
-#      images, real Bubblewrap, real ZeroMQ),
+#      images, real Bubblewrap, real ZeroMQ, a real broker and daemons), two at a time,
 #   2. the unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer,
-#   3. every libFuzzer target for $PLANIFICADOR_FUZZ_SECONDS (default 60) seconds.
-# Any failure fails the script.
+#   3. the scheduler, transport, worker-link and pool tests under ThreadSanitizer,
+#   4. a Release build (-O3, as a packager builds it) and a clang-format check,
+#   5. every libFuzzer target for $PLANIFICADOR_FUZZ_SECONDS (default 60) seconds.
+# Any failure fails the script. The closing count is GoogleTest's own: the test cases that
+# ran, passed, failed and were skipped.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
 build=${PLANIFICADOR_BUILD:-$top/build}
 asan_build=${build}-asan
+tsan_build=${build}-tsan
+release_build=${build}-release
 fuzz_build=${build}-fuzz
 fuzz_seconds=${PLANIFICADOR_FUZZ_SECONDS:-60}
 jobs=$(nproc)
+started=$(date +%s)
 
-step() { printf '\n== %s\n' "$*" >&2; }
+step() { printf '\n== %s (%d s)\n' "$*" $(($(date +%s) - started)) >&2; }
 
 export PLANIFICADOR_WERROR=ON
 "$here/setup.sh"
 
+counts() {
+  /usr/bin/python3 "$here/test_counts.py" "$build/test-results" "$@"
+}
+
 step "tests (unit, integration, e2e)"
-ctest --test-dir "$build" --output-on-failure --timeout 1800 -L 'unit|integration|e2e'
+rm -rf "$build/test-results"
+if ! ctest --test-dir "$build" --output-on-failure --timeout 1800 -j2 -L 'unit|integration|e2e'; then
+  counts || true
+  exit 1
+fi
 
 step "unit tests under address,undefined sanitizers"
 cmake -S "$top" -B "$asan_build" -DCMAKE_BUILD_TYPE=Debug -DPLANIFICADOR_WERROR=ON \
   -DPLANIFICADOR_SANITIZE=address,undefined >/dev/null
-cmake --build "$asan_build" -j"$jobs"
+cmake --build "$asan_build" -j"$jobs" --target unit_tests
+rm -rf "$asan_build/test-results"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir "$asan_build" --output-on-failure --timeout 600 -L unit
+  ctest --test-dir "$asan_build" --output-on-failure --timeout 600 -j2 -L unit
+
+step "scheduler, transport, worker link and pool under thread sanitizer"
+cmake -S "$top" -B "$tsan_build" -DCMAKE_BUILD_TYPE=Debug -DPLANIFICADOR_WERROR=ON \
+  -DPLANIFICADOR_SANITIZE=thread >/dev/null
+cmake --build "$tsan_build" -j"$jobs" --target thread_tests
+rm -rf "$tsan_build/test-results"
+# The pool's containers run the normal build's static helper (a sanitized one is not).
+PLANIFICADOR_HELPER="$build/bin/planificador-sandboxd" TSAN_OPTIONS=halt_on_error=1 \
+  ctest --test-dir "$tsan_build" --output-on-failure --timeout 900 \
+  -R '^(unit_sched|integration_transport|integration_worker_link|integration_pool)$'
+
+step "release build and format check"
+cmake -S "$top" -B "$release_build" -DCMAKE_BUILD_TYPE=Release -DPLANIFICADOR_TESTS=OFF >/dev/null
+cmake --build "$release_build" -j"$jobs" \
+  --target planificador planificador-broker planctl planificador-sandboxd
+(cd "$top" && git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run -Werror)
 
 step "fuzzing, ${fuzz_seconds} s per target"
-CXX=clang++ cmake -S "$top" -B "$fuzz_build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPLANIFICADOR_WERROR=ON \
-  -DPLANIFICADOR_FUZZ=ON -DPLANIFICADOR_TESTS=ON >/dev/null
+CXX=clang++ cmake -S "$top" -B "$fuzz_build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DPLANIFICADOR_WERROR=ON -DPLANIFICADOR_FUZZ=ON -DPLANIFICADOR_TESTS=ON >/dev/null
 cmake --build "$fuzz_build" -j"$jobs" --target fuzz_all
 "$here/fuzz.sh" "$fuzz_build" "$fuzz_seconds"
 
-count() { ctest --test-dir "$1" -N -L "$2" | awk '/Total Tests:/ {print $3}'; }
-fuzz_targets=$(find "$fuzz_build/tests/fuzz" -maxdepth 1 -name 'fuzz_*' -type f -executable | wc -l)
-passed=$(( $(count "$build" 'unit|integration|e2e') + $(count "$asan_build" unit) + fuzz_targets ))
 step "all tests passed"
-echo "planificador: $passed passed, 0 failed"
+counts "$asan_build/test-results" "$tsan_build/test-results"
+fuzz_targets=$(find "$fuzz_build/tests/fuzz" -maxdepth 1 -name 'fuzz_*' -type f -executable | wc -l)
+echo "planificador: $fuzz_targets fuzz targets ran ${fuzz_seconds} s each without a finding"
+echo "planificador: the test command took $(($(date +%s) - started)) s"

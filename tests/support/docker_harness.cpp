@@ -46,7 +46,12 @@ DockerHarness::DockerHarness(const std::string& source_dir, const std::string& b
     return;
   }
   m_config = std::move(*loaded);
-  m_config.docker.helper = binary_dir + "/bin/planificador-sandboxd";
+  // A sanitizer build's helper is not static and would not start inside a runner image:
+  // such a build names the normal build's helper in PLANIFICADOR_HELPER.
+  const char* helper = std::getenv("PLANIFICADOR_HELPER");
+  m_config.docker.helper = helper != nullptr && *helper != '\0'
+                               ? std::string(helper)
+                               : binary_dir + "/bin/planificador-sandboxd";
   m_config.server.state_dir = "/tmp/planificador-it";
   // ctest runs the execution suites once per isolation mode (tests/CMakeLists.txt).
   if (const char* mode = std::getenv("PLANIFICADOR_TEST_ISOLATION");

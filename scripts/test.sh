@@ -51,7 +51,8 @@ cmake -S "$top" -B "$tsan_build" -DCMAKE_BUILD_TYPE=Debug -DPLANIFICADOR_WERROR=
 cmake --build "$tsan_build" -j"$jobs" --target thread_tests
 rm -rf "$tsan_build/test-results"
 # The pool's containers run the normal build's static helper (a sanitized one is not).
-PLANIFICADOR_HELPER="$build/bin/planificador-sandboxd" TSAN_OPTIONS=halt_on_error=1 \
+PLANIFICADOR_HELPER="$build/bin/planificador-sandboxd" \
+  TSAN_OPTIONS="halt_on_error=1 suppressions=$top/tests/tsan.supp" \
   ctest --test-dir "$tsan_build" --output-on-failure --timeout 900 \
   -R '^(unit_sched|integration_transport|integration_worker_link|integration_pool)$'
 

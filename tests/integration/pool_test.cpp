@@ -106,7 +106,7 @@ class PoolBackend {
   static config::Config load() {
     auto loaded = config::load(std::string(PLANIFICADOR_SOURCE_DIR) + "/config.toml");
     config::Config config = loaded ? std::move(*loaded) : config::Config{};
-    config.docker.helper = std::string(PLANIFICADOR_BINARY_DIR) + "/bin/planificador-sandboxd";
+    config.docker.helper = test_helper(PLANIFICADOR_BINARY_DIR);
     config.server.state_dir = "/tmp/planificador-it";
     return config;
   }
@@ -126,8 +126,7 @@ const std::string& missing() {
     if (!loaded) {
       return "config.toml: " + loaded.error().message;
     }
-    const std::string helper =
-        std::string(PLANIFICADOR_BINARY_DIR) + "/bin/planificador-sandboxd";
+    const std::string helper = test_helper(PLANIFICADOR_BINARY_DIR);
     if (::access(helper.c_str(), X_OK) != 0) {
       return "helper " + helper + " (build planificador-sandboxd)";
     }

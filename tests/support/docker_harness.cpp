@@ -34,6 +34,12 @@ std::string unique_instance() {
 
 }  // namespace
 
+std::string test_helper(const std::string& binary_dir) {
+  const char* helper = std::getenv("PLANIFICADOR_HELPER");
+  return helper != nullptr && *helper != '\0' ? std::string(helper)
+                                               : binary_dir + "/bin/planificador-sandboxd";
+}
+
 DockerHarness::DockerHarness(const std::string& source_dir, const std::string& binary_dir)
     : DockerHarness(source_dir, binary_dir, {}) {}
 
@@ -46,12 +52,7 @@ DockerHarness::DockerHarness(const std::string& source_dir, const std::string& b
     return;
   }
   m_config = std::move(*loaded);
-  // A sanitizer build's helper is not static and would not start inside a runner image:
-  // such a build names the normal build's helper in PLANIFICADOR_HELPER.
-  const char* helper = std::getenv("PLANIFICADOR_HELPER");
-  m_config.docker.helper = helper != nullptr && *helper != '\0'
-                               ? std::string(helper)
-                               : binary_dir + "/bin/planificador-sandboxd";
+  m_config.docker.helper = test_helper(binary_dir);
   m_config.server.state_dir = "/tmp/planificador-it";
   // ctest runs the execution suites once per isolation mode (tests/CMakeLists.txt).
   if (const char* mode = std::getenv("PLANIFICADOR_TEST_ISOLATION");

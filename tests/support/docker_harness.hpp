@@ -50,6 +50,11 @@ struct Outcome {
   }
 };
 
+// Returns the helper the tests' containers run: $PLANIFICADOR_HELPER when set (a sanitizer
+// build's own helper is not static and would not start inside a runner image), else
+// `binary_dir`/bin/planificador-sandboxd.
+[[nodiscard]] std::string test_helper(const std::string& binary_dir);
+
 class DockerHarness {
  public:
   // Loads `source_dir`/config.toml, with the helper from `binary_dir`/bin and a private

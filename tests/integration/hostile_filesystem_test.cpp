@@ -47,6 +47,16 @@ TEST_P(HostileFilesystem, HostFilesAreNotVisible) {
   EXPECT_NE(outcome.out.find("/etc/shadow: refused"), std::string::npos) << outcome.out;
 }
 
+// The container's id is not the task's to know: /etc/hostname and /etc/hosts, which the
+// engine writes into every container, and the UTS name say "sandbox".
+TEST_P(HostileFilesystem, HostnameIsNotTheContainerId) {
+  const auto outcome = run_code("bash", "cat /etc/hostname; hostname; cat /etc/hosts\n");
+  EXPECT_TRUE(outcome.out.starts_with("sandbox\nsandbox\n")) << describe(outcome);
+  for (const auto& container : harness().containers()) {
+    EXPECT_EQ(outcome.out.find(container.id.substr(0, 12)), std::string::npos);
+  }
+}
+
 // Nothing of the executor's environment reaches a task: not its own environment, not any
 // /proc/<pid>/environ it can read (PID 1's included), not the mount tables.
 TEST_P(HostileFilesystem, ExecutorEnvironmentDoesNotLeak) {

@@ -33,6 +33,7 @@ TEST(ContainerCreateBody, RunsTheHelperAsAnUnprivilegedUser) {
   EXPECT_EQ(body["Image"], "planificador/python");
   EXPECT_EQ(body["Entrypoint"], nlohmann::json::array({"/planificador/sandboxd"}));
   EXPECT_EQ(body["User"], "1000123:1000123");
+  EXPECT_EQ(body["Hostname"], "sandbox");
   EXPECT_EQ(body["Labels"]["org.planificador.instance"], "host-a");
   EXPECT_EQ(body["Labels"]["org.planificador.task"], std::string(64, 'a'));
 }

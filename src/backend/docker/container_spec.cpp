@@ -66,6 +66,9 @@ nlohmann::json container_create_body(const ContainerSpec& spec, std::uint32_t ui
       // and the uid is the container's own: inside the sandbox it is mapped to 1000.
       {"User", std::to_string(uid) + ":" + std::to_string(uid)},
       {"WorkingDir", "/"},
+      // Docker writes the hostname into the container's /etc/hostname and /etc/hosts, which
+      // the sandbox shows: the container id would tell a task which container it is in.
+      {"Hostname", "sandbox"},
       {"Env", nlohmann::json::array()},
       {"Labels", {{k_instance_label, spec.instance}, {k_task_label, spec.task}}},
       {"NetworkDisabled", true},

@@ -453,12 +453,12 @@ TEST_P(PoolTest, TheSandboxInitIsOutOfATasksReach) {
 // time of the sandbox's PID 1 (field 22 of /proc/1/stat) tells them apart.
 TEST_P(PoolTest, FastKeepsItsSandboxStrictRenewsIt) {
   auto pool = with_pool("bash", 1);
-  // Every program has PID, mount and IPC namespaces of its own; the sandbox's network
+  // Every program has PID, mount, IPC and network namespaces of its own; the sandbox's UTS
   // namespace is what a kept sandbox shares between its tasks.
-  const std::string read_network = "readlink /proc/self/ns/net\n";
-  const auto first = pool->run("bash", read_network);
+  const std::string read_uts = "readlink /proc/self/ns/uts\n";
+  const auto first = pool->run("bash", read_uts);
   std::this_thread::sleep_for(50ms);
-  const auto second = pool->run("bash", read_network);
+  const auto second = pool->run("bash", read_uts);
   ASSERT_FALSE(first.out.empty()) << first.err;
   if (GetParam() == config::Isolation::fast) {
     EXPECT_EQ(first.out, second.out);

@@ -9,16 +9,15 @@
 #include <unistd.h>
 
 #include "security.hpp"
-#include <CLI/CLI.hpp>
-#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "planificador/broker/server.hpp"
 #include "planificador/config/broker_config.hpp"
+#include "planificador/program/command_line.hpp"
 
 namespace {
 
-constexpr int k_usage_error = 2;
+using planificador::program::k_usage_error;
 constexpr int k_start_error = 1;
 
 int check_config(const std::string& path) {
@@ -34,21 +33,6 @@ int check_config(const std::string& path) {
   }
   std::cout << path << ": ok\n";
   return 0;
-}
-
-void set_up_logging(const std::string& level_name) {
-  auto logger = spdlog::stderr_logger_mt("planificador-broker");
-  spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-  const auto level = spdlog::level::from_str(level_name);
-  // from_str answers "off" for names it does not know; only honour "off" when asked.
-  if (level == spdlog::level::off && level_name != "off") {
-    spdlog::warn("unknown log level `{}`; using info", level_name);
-    spdlog::set_level(spdlog::level::info);
-  } else {
-    spdlog::set_level(level);
-  }
-  spdlog::flush_on(spdlog::level::trace);
 }
 
 // SIGTERM and SIGINT are read from a signalfd by the loop; blocked before ZeroMQ starts its
@@ -87,7 +71,8 @@ int run(const std::string& path, const std::string& log_level) {
     std::cerr << config.error().message << '\n';
     return k_usage_error;
   }
-  set_up_logging(log_level.empty() ? config->log.level : log_level);
+  planificador::program::set_up_logging("planificador-broker",
+                                        log_level.empty() ? config->log.level : log_level);
   if (!block_signals()) {
     spdlog::critical("pthread_sigmask failed");
     return k_start_error;
@@ -104,41 +89,9 @@ int run(const std::string& path, const std::string& log_level) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{
-      "planificador-broker: one front (SPEC's intake, events, control) for a fleet of "
-      "planificador daemons"};
-  std::string config_path;
-  std::string check_path;
-  std::string log_level;
-  bool version = false;
-  app.add_option("-c,--config", config_path, "run the broker with this broker.toml");
-  app.add_option("--check-config", check_path, "validate this broker.toml and its key files");
-  app.add_option("--log-level", log_level,
-                 "trace, debug, info, warn, error, critical or off (overrides [log] level)");
-  app.add_flag("--version", version, "print the version and exit");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& help) {
-    return app.exit(help);
-  } catch (const CLI::ParseError& error) {
-    (void)app.exit(error);
-    return k_usage_error;
-  }
-  if (version) {
-    std::cout << "planificador-broker " << PLANIFICADOR_VERSION << '\n';
-    return 0;
-  }
-  if (!check_path.empty()) {
-    return check_config(check_path);
-  }
-  if (config_path.empty()) {
-    std::cerr << "planificador-broker: --config FILE is required (see --help)\n";
-    return k_usage_error;
-  }
-  try {
-    return run(config_path, log_level);
-  } catch (const std::exception& error) {
-    spdlog::critical("planificador-broker: {}", error.what());
-    return k_start_error;
-  }
+  const planificador::program::ServerProgram broker{
+      "planificador-broker",
+      "one front (SPEC's intake, events, control) for a fleet of planificador daemons",
+      PLANIFICADOR_VERSION, "broker.toml", check_config, run};
+  return planificador::program::serve_main(broker, argc, argv);
 }

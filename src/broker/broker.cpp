@@ -196,6 +196,20 @@ void Broker::note_events() {
   }
 }
 
+void Broker::on_stalled(Time duration, Time now) {
+  m_now = now;
+  if (duration >= Time{m_settings.heartbeat_ms}) {
+    spdlog::warn(
+        "the broker did not run for {} ms (stopped, or its host stalled): not counted "
+        "as the daemons' silence",
+        duration.count());
+  }
+  // While the events queue is full the link clock stands still already.
+  if (!m_paused_since) {
+    m_paused_total += duration;
+  }
+}
+
 Time Broker::link_clock(Time now) const {
   return now - m_paused_total - (m_paused_since ? now - *m_paused_since : Time{0});
 }

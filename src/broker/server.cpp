@@ -27,12 +27,6 @@ Time clock_now() {
   return std::chrono::duration_cast<Time>(std::chrono::steady_clock::now().time_since_epoch());
 }
 
-Frame adopt_message(zmq::message_t& message) {
-  Frame frame;
-  zmq_msg_move(static_cast<zmq_msg_t*>(frame.native()), message.handle());
-  return frame;
-}
-
 enum class Received { nothing, frame, dropped };
 
 // Reads one message; a multi-part one is read whole and dropped (SPEC §3).
@@ -83,6 +77,7 @@ class Loop {
 
  private:
   void poll_once();
+  void note_stall(Time polled_at, Time wait);
   void read_clients(zmq::socket_t& socket, bool intake);
   void read_link();
   void deliver_link();
@@ -123,7 +118,9 @@ void Loop::poll_once() {
       m_sockets.zap ? add(m_sockets.zap->socket().handle(), 0, ZMQ_POLLIN) : items.size();
   const auto wait = std::max(m_next_tick - m_now, Time{0});
   zmq::poll(items.data(), count, wait);
+  const Time polled_at = m_now;
   m_now = clock_now();
+  note_stall(polled_at, wait);
   auto ready = [&](std::size_t index) {
     return index < count && (items[index].revents & (ZMQ_POLLIN | ZMQ_POLLOUT)) != 0;
   };
@@ -142,6 +139,16 @@ void Loop::poll_once() {
   send_events();
 }
 
+// A round lasts the poll's timeout and a little work. Much longer, and the broker was not
+// running (stopped, or its host stalled) while the daemons' frames waited unread: that time
+// is not their silence (docs/fleet.md §3), or one stall would cost every running task.
+void Loop::note_stall(Time polled_at, Time wait) {
+  const Time late = m_now - polled_at - wait - m_broker.tick_interval();
+  if (late > Time{0}) {
+    m_broker.on_stalled(late, m_now);
+  }
+}
+
 void Loop::read_clients(zmq::socket_t& socket, bool intake) {
   for (int i = 0; i < k_batch; ++i) {
     if (intake && !m_broker.accepting_intake()) {
@@ -156,9 +163,9 @@ void Loop::read_clients(zmq::socket_t& socket, bool intake) {
       continue;
     }
     if (intake) {
-      m_broker.on_intake(adopt_message(message), m_now);
+      m_broker.on_intake(take_frame(message), m_now);
     } else {
-      m_broker.on_control(adopt_message(message), m_now);
+      m_broker.on_control(take_frame(message), m_now);
     }
   }
 }
@@ -176,7 +183,7 @@ void Loop::read_link() {
     if (receive_single(m_sockets.workers, payload, "the worker link") != Received::frame) {
       continue;
     }
-    m_broker.on_link(routing.to_string_view(), adopt_message(payload), m_now);
+    m_broker.on_link(routing.to_string_view(), take_frame(payload), m_now);
     if (i % 32 == 31) {
       send_events();  // make room as we go, so a burst of events does not stop the reading
     }

@@ -29,6 +29,9 @@ constexpr int k_link_receive_hwm = 1000;
 // the broker gave them to it.
 constexpr int k_events_linger_ms = 5000;
 constexpr int k_link_linger_ms = 1000;
+// ZMQ_IN_BATCH_SIZE, left at its default: a frame at most this long may be a slice of a
+// shared receive buffer (zmq_setsockopt(3)).
+constexpr std::size_t k_receive_batch = 8192;
 
 Result<void> bind_socket(zmq::socket_t& socket, const std::string& endpoint,
                          std::string_view name) {
@@ -85,6 +88,17 @@ void set_link_options(zmq::socket_t& workers, const Security& security) {
 }
 
 }  // namespace
+
+Frame take_frame(zmq::message_t& message) {
+  if (message.size() <= k_receive_batch) {
+    Frame copy(message.to_string_view());
+    message.rebuild();
+    return copy;
+  }
+  Frame frame;
+  zmq_msg_move(static_cast<zmq_msg_t*>(frame.native()), message.handle());
+  return frame;
+}
 
 Result<std::unique_ptr<Sockets>> open_sockets(const config::BrokerConfig& config,
                                               const Security& security) {

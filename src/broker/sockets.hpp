@@ -10,6 +10,7 @@
 #include "security.hpp"
 #include <zmq.hpp>
 
+#include "planificador/broker/frame.hpp"
 #include "planificador/config/broker_config.hpp"
 
 namespace planificador::broker {
@@ -23,6 +24,14 @@ struct Sockets {
   std::optional<zmq::socket_t> control;
   std::optional<zmq::socket_t> admin;
 };
+
+// Returns the bytes of a message read from one of the broker's sockets as a Frame that owns
+// them, leaving `message` empty. ZeroMQ hands over a frame that fits in its receive batch
+// as a slice of the batch's buffer (about 18 KiB), freed only once every frame of it is
+// closed (libzmq issue #2830). The broker keeps frames: up to `backlog` queued SUBMITs and
+// `events_capacity` events, so with many peers each kept 40-byte frame could pin a buffer
+// of its own. Such a frame is copied; a larger one has an allocation of its own and is moved.
+[[nodiscard]] Frame take_frame(zmq::message_t& message);
 
 // Creates, secures and binds every socket `config` names. Returns an Error naming the
 // endpoint that could not be bound, or the option that was refused.

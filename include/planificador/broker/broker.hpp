@@ -98,6 +98,11 @@ class Broker {
   // Takes back a message the ROUTER refused (peer gone, or its queue full): a SUBMIT is
   // dispatched again, and the daemon gets no task until it is heard from again.
   void on_undeliverable(const LinkMessage& message, Time now);
+  // Takes note that the broker did not run for `duration` up to `now` (its process was
+  // stopped, or its host stalled). Like time spent not reading the link, it does not count
+  // as the daemons' silence: their frames waited unread, and a broker that wakes up must
+  // not declare lost every daemon it has not read yet.
+  void on_stalled(Time duration, Time now);
   // Starts the shutdown: answers every task still in the broker 125 "shutting down", stops
   // taking SUBMITs, and lets dispatched tasks finish within Settings::grace.
   void shut_down(Time now);

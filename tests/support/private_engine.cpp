@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <sstream>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -22,9 +23,6 @@
 
 namespace planificador::testing {
 namespace {
-
-// The private engine's default bridge (interface names are at most 15 characters).
-constexpr const char* k_bridge = "plnf-test0";
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
@@ -141,19 +139,38 @@ PrivateEngine::~PrivateEngine() {
       (void)stop(SIGKILL, 10s);
     }
   }
+  if (m_pid <= 0 && m_settings.remove_host_state) {
+    remove_host_state();
+  }
   if (m_lock_fd >= 0) {
     ::close(m_lock_fd);
   }
+}
+
+// dockerd leaves the host network namespace bound at exec/netns/default (and, after a
+// swarm, more namespace files) mounted when it stops; the directory cannot go while they
+// are. Deepest first, detached so a file still held open does not keep it.
+void PrivateEngine::remove_host_state() const {
+  const std::string prefix = m_settings.run_dir + "/";
+  const auto mounts = mount_points();
+  for (auto point = mounts.rbegin(); point != mounts.rend(); ++point) {
+    if (point->starts_with(prefix)) {
+      ::umount2(point->c_str(), MNT_DETACH);
+    }
+  }
+  std::error_code ignored;
+  fs::remove_all(m_settings.run_dir, ignored);
+  (void)run_command({"ip", "link", "del", m_settings.bridge}, "", 30s);
 }
 
 std::string PrivateEngine::launch(std::chrono::milliseconds timeout) {
   const auto& s = m_settings;
   // A bridge of its own: with --bridge=none dockerd deletes the host's docker0 at start,
   // which the machine's main engine needs.
-  const std::string bridge = std::string("ip link add ") + k_bridge +
-                             " type bridge 2>/dev/null; ip link set " + k_bridge + " up";
+  const std::string bridge =
+      "ip link add " + s.bridge + " type bridge 2>/dev/null; ip link set " + s.bridge + " up";
   if (std::system(bridge.c_str()) != 0) {
-    return std::string("cannot create bridge ") + k_bridge;
+    return "cannot create bridge " + s.bridge;
   }
   const std::string log_path = s.run_dir + "/dockerd.log";
   const std::vector<std::string> argv{
@@ -166,12 +183,26 @@ std::string PrivateEngine::launch(std::chrono::milliseconds timeout) {
       s.run_dir + "/exec",
       "--pidfile",
       s.run_dir + "/docker.pid",
-      "--bridge=" + std::string(k_bridge),
+      "--bridge=" + s.bridge,
       "--iptables=false",
       "--ip6tables=false",
       "--shutdown-timeout=" + std::to_string(s.shutdown_timeout_s),
       "--log-level=warn",
   };
+  // Built before fork: the test process has threads, so the child only execs.
+  std::vector<char*> args;
+  for (const auto& arg : argv) {
+    args.push_back(const_cast<char*>(arg.c_str()));
+  }
+  args.push_back(nullptr);
+  std::vector<char*> environment;
+  for (char** variable = environ; *variable != nullptr; ++variable) {
+    environment.push_back(*variable);
+  }
+  for (const auto& variable : s.environment) {
+    environment.push_back(const_cast<char*>(variable.c_str()));
+  }
+  environment.push_back(nullptr);
   m_pid = ::fork();
   if (m_pid == 0) {
     // Its own session: a Ctrl-C meant for the test must not stop the engine half-way.
@@ -179,12 +210,7 @@ std::string PrivateEngine::launch(std::chrono::milliseconds timeout) {
     const int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     ::dup2(log, 1);
     ::dup2(log, 2);
-    std::vector<char*> args;
-    for (const auto& arg : argv) {
-      args.push_back(const_cast<char*>(arg.c_str()));
-    }
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
+    ::execvpe(args[0], args.data(), environment.data());
     ::_exit(127);
   }
   if (m_pid < 0) {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <sys/types.h>
+#include <vector>
 
 namespace planificador::testing {
 
@@ -18,6 +19,14 @@ struct PrivateEngineSettings {
   std::string data_root = "/var/lib/planificador-test-engine";
   // How long the engine gives containers to stop on SIGTERM (dockerd --shutdown-timeout).
   int shutdown_timeout_s = 2;
+  // The engine's default bridge, made on the host when absent (at most 15 characters), so
+  // engines of different settings can run at once.
+  std::string bridge = "plnf-test0";
+  // Added to dockerd's environment, "NAME=value" each.
+  std::vector<std::string> environment;
+  // When destroyed, once the engine stopped: unmount what it left mounted under run_dir
+  // (netns files), remove run_dir and delete the bridge. Off: they stay for the next run.
+  bool remove_host_state = false;
 };
 
 class PrivateEngine {
@@ -28,7 +37,8 @@ class PrivateEngine {
   [[nodiscard]] static std::unique_ptr<PrivateEngine> start(
       std::string& error, PrivateEngineSettings settings = {},
       std::chrono::milliseconds timeout = std::chrono::seconds(60));
-  // Removes every container in the engine, stops it and releases the lock.
+  // Removes every container in the engine, stops it (and removes its host state when the
+  // settings say so) and releases the lock.
   ~PrivateEngine();
   PrivateEngine(const PrivateEngine&) = delete;
   PrivateEngine& operator=(const PrivateEngine&) = delete;
@@ -62,6 +72,7 @@ class PrivateEngine {
   [[nodiscard]] std::string launch(std::chrono::milliseconds timeout);
   void wait_containerd_gone(std::chrono::steady_clock::time_point deadline) const;
   void remove_all_containers() const;
+  void remove_host_state() const;
 
   PrivateEngineSettings m_settings;
   std::string m_socket;

@@ -59,6 +59,8 @@ class LinkSession {
   [[nodiscard]] bool welcomed() const { return m_welcomed; }
   // Returns the READY that would go out now.
   [[nodiscard]] protocol::link::Ready ready() const;
+  // Returns how long the broker may be silent before it counts as gone.
+  [[nodiscard]] std::chrono::milliseconds silence_timeout() const;
 
  private:
   struct Outgoing {
@@ -72,7 +74,6 @@ class LinkSession {
   bool on_submit(std::string_view frame);
   void queue_ready(Clock::time_point now);
   void queue(std::string bytes) { m_outbox.push_back(Outgoing{false, std::move(bytes)}); }
-  [[nodiscard]] std::chrono::milliseconds silence_timeout() const;
 
   const std::string m_endpoint;
   const std::uint32_t m_slots;

@@ -155,10 +155,11 @@ void WorkerLink::run(LinkHandler& handler) {
         std::this_thread::sleep_for(k_error_pause);
       }
     }
-    // Lingering for a broker that stopped answering would only delay the exit.
-    if (!session.welcomed()) {
-      impl.socket.set(zmq::sockopt::linger, 0);
-    }
+    // What is still in ZeroMQ's pipe (BYE, the last events) gets as long as the broker
+    // may be silent: a live broker takes it in moments, and lingering for one that
+    // stopped answering (or stopped with its stack) would only delay the exit.
+    const auto linger = session.welcomed() ? session.silence_timeout() : std::chrono::milliseconds(0);
+    impl.socket.set(zmq::sockopt::linger, static_cast<int>(linger.count()));
   } catch (...) {
     spdlog::critical("worker link: unexpected failure; the link is down");
   }
@@ -205,7 +206,8 @@ bool WorkerLink::Impl::step(LinkSession& session, LinkHandler& handler,
   return true;
 }
 
-// Returns false once BYE went out, or when the flush timeout is over.
+// Returns false once BYE went out, when the flush timeout is over, or once the broker
+// counts as gone.
 bool WorkerLink::Impl::keep_flushing(LinkSession& session, Clock::time_point now,
                                      std::optional<Clock::time_point>& flush_deadline) const {
   if (!flush_deadline) {
@@ -217,9 +219,15 @@ bool WorkerLink::Impl::keep_flushing(LinkSession& session, Clock::time_point now
   if (queue->empty() && session.outbox_empty()) {
     session.queue_bye();
   }
-  if (now >= *flush_deadline) {
-    spdlog::error("leaving the fleet with {} events and {} unsent: the broker did not take them",
-                  queue->size(), session.bye_queued() ? "BYE" : "DRAINING/RETURNED");
+  // A broker counted as gone (silent for its timeout: stopped with its stack, say) will
+  // not take them either: past one silence timeout, no use waiting out the flush timeout.
+  const auto flush_started = *flush_deadline - options.flush_timeout;
+  const bool broker_gone =
+      !session.welcomed() && now >= flush_started + session.silence_timeout();
+  if (now >= *flush_deadline || broker_gone) {
+    spdlog::error("leaving the fleet with {} events and {} unsent: the broker {}", queue->size(),
+                  session.bye_queued() ? "BYE" : "DRAINING/RETURNED",
+                  session.welcomed() ? "did not take them" : "is silent");
     return false;
   }
   return true;

@@ -218,6 +218,27 @@ TEST(WorkerLink, SilentBrokerGetsReadyEveryHeartbeatUntilItWelcomesAgain) {
   EXPECT_EQ(count_type(after, k_type_ready), 0U);
 }
 
+// A daemon stopped while its broker is gone (a stack removed whole) leaves after one
+// silence timeout, not after the whole flush timeout spent on events nobody takes.
+TEST(WorkerLink, StopWithTheBrokerGoneTakesOneSilenceTimeout) {
+  auto broker = std::make_unique<RouterBroker>();
+  auto options = options_for(broker->endpoint());
+  options.flush_timeout = 10s;
+  RunningLink running(options);
+  ASSERT_TRUE(broker->receive_type(k_type_ready, k_wait));
+  broker->send(welcome(6, 50, 3));
+  broker->send(submit(make_id("never")));
+  ASSERT_TRUE(running.handler.wait_frames(1, k_wait));
+  broker.reset();  // gone: nothing takes what the daemon sends from here on
+  running.queue.push(protocol::encode(protocol::Exited{make_id("never"), 0}));
+  const auto stopped_at = std::chrono::steady_clock::now();
+  running.link->drain();
+  running.join();
+  running.link.reset();  // closing the socket: what is left in its pipe may linger
+  const auto took = std::chrono::steady_clock::now() - stopped_at;
+  EXPECT_LT(took, 2s) << "waited out the flush timeout";
+}
+
 TEST(WorkerLink, UnknownIsAnsweredReadyListingHeldTasksAndTheirFlags) {
   RouterBroker broker;
   RunningLink running(options_for(broker.endpoint()));

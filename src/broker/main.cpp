@@ -92,6 +92,9 @@ int main(int argc, char** argv) {
   const planificador::program::ServerProgram broker{
       "planificador-broker",
       "one front (SPEC's intake, events, control) for a fleet of planificador daemons",
-      PLANIFICADOR_VERSION, "broker.toml", check_config, run};
+      PLANIFICADOR_VERSION,
+      "broker.toml",
+      check_config,
+      run};
   return planificador::program::serve_main(broker, argc, argv);
 }

@@ -16,7 +16,6 @@
 namespace planificador::config {
 namespace {
 
-
 constexpr std::int64_t k_kib = 1024;
 constexpr std::int64_t k_mib = k_kib * 1024;
 
@@ -200,7 +199,6 @@ Config read_config(const toml::table& root, Problems& problems) {
   top.finish();
   return config;
 }
-
 
 }  // namespace
 

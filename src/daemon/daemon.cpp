@@ -1,23 +1,22 @@
 #include "daemon.hpp"
 
-#include <poll.h>
-#include <signal.h>
-#include <sys/signalfd.h>
-#include <unistd.h>
-
 #include <array>
 #include <atomic>
 #include <cctype>
 #include <cerrno>
-#include <csignal>
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
 #include <cstdint>
 #include <cstring>
 #include <future>
 #include <limits>
 #include <mutex>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
 #include <thread>
+#include <unistd.h>
 
 #include <spdlog/spdlog.h>
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "daemon.hpp"
+
 #include "planificador/config/config.hpp"
 #include "planificador/program/command_line.hpp"
 
@@ -33,8 +34,11 @@ int check_config(const std::string& path) {
 int main(int argc, char** argv) {
   namespace program = planificador::program;
   program::ServerProgram daemon{
-      "planificador", "runs untrusted code in sandboxes, fed over ZeroMQ", PLANIFICADOR_VERSION,
-      "config.toml", check_config,
+      "planificador",
+      "runs untrusted code in sandboxes, fed over ZeroMQ",
+      PLANIFICADOR_VERSION,
+      "config.toml",
+      check_config,
       [](const std::string& path, const std::string& log_level) {
         auto config = planificador::config::load(path);
         if (!config) {
@@ -46,8 +50,7 @@ int main(int argc, char** argv) {
           std::cerr << curve.error().message << '\n';
           return program::k_usage_error;
         }
-        program::set_up_logging("planificador",
-                                log_level.empty() ? config->log.level : log_level);
+        program::set_up_logging("planificador", log_level.empty() ? config->log.level : log_level);
         return planificador::daemon::run(*config, *curve);
       }};
   return program::serve_main(daemon, argc, argv);

@@ -228,8 +228,9 @@ Result<std::uint64_t> Cgroup::oom_kills() const {
   const std::string path =
       m_paths.memory +
       (m_paths.version == CgroupVersion::v1 ? "/memory.oom_control" : "/memory.events");
-  return read_kept(m_oom, path).and_then(
-      [](const std::string& text) { return parse_keyed_value(text, "oom_kill"); });
+  return read_kept(m_oom, path).and_then([](const std::string& text) {
+    return parse_keyed_value(text, "oom_kill");
+  });
 }
 
 Result<void> Cgroup::reset_memory_peak() {
@@ -294,8 +295,9 @@ Result<bool> Cgroup::over_memory_limit() const {
       read_kept(m_socket_peak, directory + "/memory.kmem.tcp.max_usage_in_bytes", O_RDWR)
           .and_then(parse_number);
   if (!memory || !sockets || !socket_peak) {
-    return tl::unexpected(!memory ? memory.error()
-                                  : !sockets ? sockets.error() : socket_peak.error());
+    return tl::unexpected(!memory    ? memory.error()
+                          : !sockets ? sockets.error()
+                                     : socket_peak.error());
   }
   m_seen_peak = std::max(m_seen_peak, *memory + *sockets);
   return *memory + *sockets > m_socket_limit || *socket_peak >= m_socket_limit;
@@ -305,14 +307,16 @@ Result<std::uint64_t> Cgroup::memory_limit_hits() const {
   if (m_paths.version == CgroupVersion::v1) {
     return read_kept(m_hits, m_paths.memory + "/memory.failcnt").and_then(parse_number);
   }
-  return read_kept(m_hits, m_paths.memory + "/memory.events")
-      .and_then([](const std::string& text) { return parse_keyed_value(text, "max"); });
+  return read_kept(m_hits, m_paths.memory + "/memory.events").and_then([](const std::string& text) {
+    return parse_keyed_value(text, "max");
+  });
 }
 
 Result<bool> Cgroup::memory_pinned_at_limit() const {
   const bool v1 = m_paths.version == CgroupVersion::v1;
-  auto usage = read_kept(m_usage, m_paths.memory + (v1 ? "/memory.usage_in_bytes" : "/memory.current"))
-                   .and_then(parse_number);
+  auto usage =
+      read_kept(m_usage, m_paths.memory + (v1 ? "/memory.usage_in_bytes" : "/memory.current"))
+          .and_then(parse_number);
   auto limit = read_kept(m_limit, m_paths.memory + (v1 ? "/memory.limit_in_bytes" : "/memory.max"))
                    .and_then([](const std::string& text) -> Result<std::uint64_t> {
                      // v2 says "max" for no limit: nothing to be pinned at.

@@ -27,18 +27,18 @@ struct CurveFiles {
 
 struct RunRequest {
   std::string image;
-  std::string code_path;                // "-" = standard input
+  std::string code_path;  // "-" = standard input
   std::optional<std::string> stdin_path;
-  std::vector<std::string> files;       // local[:remote]
-  std::vector<std::string> limits;      // key=value
+  std::vector<std::string> files;   // local[:remote]
+  std::vector<std::string> limits;  // key=value
   std::vector<std::string> args;
-  std::vector<std::string> env;         // KEY=VALUE
+  std::vector<std::string> env;  // KEY=VALUE
   bool report = false;
   std::string intake;
   std::string events;
-  std::string control;                  // where Ctrl-C sends its CANCEL; empty = intake
-  double timeout_seconds = 0;           // 0 = wait for ever
-  std::string id;                       // 32 characters; empty = random hex
+  std::string control;         // where Ctrl-C sends its CANCEL; empty = intake
+  double timeout_seconds = 0;  // 0 = wait for ever
+  std::string id;              // 32 characters; empty = random hex
   CurveFiles curve;
 };
 

@@ -3,9 +3,8 @@
 #include <iostream>
 #include <string>
 
-#include <CLI/CLI.hpp>
-
 #include "commands.hpp"
+#include <CLI/CLI.hpp>
 
 namespace {
 
@@ -35,8 +34,7 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "submit a program and stream its output");
   run->add_option("--image", request.image, "image field, e.g. python, c, cpp, bash, node")
       ->required();
-  run->add_option("file", request.code_path, "the program's source, or - for stdin")
-      ->required();
+  run->add_option("file", request.code_path, "the program's source, or - for stdin")->required();
   run->add_option("--stdin", request.stdin_path, "file fed to the program's standard input");
   run->add_option("--file", request.files, "extra file local[:remote] (repeatable)");
   run->add_option("--limit", request.limits,
@@ -75,8 +73,7 @@ int main(int argc, char** argv) {
   std::string key_comment;
   auto* keygen = app.add_subcommand(
       "keygen", "write a CURVE key pair PREFIX.key and PREFIX.pub for a fleet's link");
-  keygen->add_option("prefix", key_prefix, "path without extension, e.g. keys/broker")
-      ->required();
+  keygen->add_option("prefix", key_prefix, "path without extension, e.g. keys/broker")->required();
   keygen->add_option("--comment", key_comment, "who the keys belong to (default: the prefix)");
 
   try {

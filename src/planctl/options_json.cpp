@@ -3,9 +3,9 @@
 #include <random>
 #include <sstream>
 
+#include "commands.hpp"
 #include <nlohmann/json.hpp>
 
-#include "commands.hpp"
 #include "planificador/util/base64.hpp"
 
 namespace planificador::planctl {
@@ -30,8 +30,7 @@ std::string base_name(const std::string& path) {
 }
 
 Result<nlohmann::json> limits_json(const std::vector<std::string>& limits) {
-  static const char* const k_keys[] = {"wall_ms", "cpu_ms", "memory_bytes", "pids",
-                                       "output_bytes"};
+  static const char* const k_keys[] = {"wall_ms", "cpu_ms", "memory_bytes", "pids", "output_bytes"};
   auto object = nlohmann::json::object();
   for (const auto& item : limits) {
     const auto equals = item.find('=');
@@ -49,8 +48,7 @@ Result<nlohmann::json> limits_json(const std::vector<std::string>& limits) {
     } catch (const std::exception&) {
       used = 0;
     }
-    if (!known || equals == std::string::npos || used == 0 ||
-        used != item.size() - equals - 1) {
+    if (!known || equals == std::string::npos || used == 0 || used != item.size() - equals - 1) {
       return fail("--limit `" + item +
                   "`: expected wall_ms|cpu_ms|memory_bytes|pids|output_bytes=NUMBER");
     }
@@ -89,8 +87,8 @@ Result<std::optional<std::string>> options_json(const RunRequest& request) {
     for (const auto& item : request.files) {
       const auto colon = item.find(':');
       const std::string local = item.substr(0, colon);
-      const std::string remote = colon == std::string::npos ? base_name(local)
-                                                            : item.substr(colon + 1);
+      const std::string remote =
+          colon == std::string::npos ? base_name(local) : item.substr(colon + 1);
       auto content = read_file(local);
       if (!content) {
         return tl::unexpected(content.error());

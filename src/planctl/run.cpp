@@ -1,5 +1,3 @@
-#include <unistd.h>
-
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -8,8 +6,10 @@
 #include <iterator>
 #include <sstream>
 #include <thread>
+#include <unistd.h>
 
 #include "commands.hpp"
+
 #include "planificador/protocol/codec.hpp"
 #include "planificador/transport/client.hpp"
 
@@ -128,9 +128,10 @@ int run(const RunRequest& request) {
   const auto frame = protocol::encode(protocol::Submit{*id, request.image, *code, *options});
   const auto started = std::chrono::steady_clock::now();
   const auto limit = std::chrono::duration<double>(request.timeout_seconds);
-  if (auto sent = (*client)->send(frame, request.timeout_seconds > 0
-                                             ? std::chrono::duration_cast<std::chrono::milliseconds>(limit)
-                                             : std::chrono::milliseconds(-1));
+  if (auto sent =
+          (*client)->send(frame, request.timeout_seconds > 0
+                                     ? std::chrono::duration_cast<std::chrono::milliseconds>(limit)
+                                     : std::chrono::milliseconds(-1));
       !sent) {
     std::cerr << "planctl: " << sent.error().message << '\n';
     return k_exit_transport;

@@ -172,7 +172,9 @@ tl::expected<FromDaemon, LinkError> decode_from_daemon(std::string_view frame) {
     case Type::heartbeat:
       return bare<FromDaemon, Heartbeat>(frame, "HEARTBEAT");
     case Type::started:
-      return decode_id_only(frame, "STARTED").map([](TaskId id) { return FromDaemon(Started{id}); });
+      return decode_id_only(frame, "STARTED").map([](TaskId id) {
+        return FromDaemon(Started{id});
+      });
     case Type::returned:
       return decode_id_only(frame, "RETURNED").map([](TaskId id) {
         return FromDaemon(Returned{id});
@@ -235,16 +237,14 @@ std::string encode(const Ready& message) {
   writer.u32(static_cast<std::uint32_t>(message.held.size()));
   for (const auto& task : message.held) {
     writer.id(task.id).u8(static_cast<std::uint8_t>((task.extended ? k_held_extended : 0U) |
-                                                     (task.started ? k_held_started : 0U)));
+                                                    (task.started ? k_held_started : 0U)));
   }
   return writer.take();
 }
 
 std::string encode(const Heartbeat& /*message*/) { return Writer(Type::heartbeat).take(); }
 std::string encode(const Started& message) { return Writer(Type::started).id(message.id).take(); }
-std::string encode(const Returned& message) {
-  return Writer(Type::returned).id(message.id).take();
-}
+std::string encode(const Returned& message) { return Writer(Type::returned).id(message.id).take(); }
 std::string encode(const Draining& /*message*/) { return Writer(Type::draining).take(); }
 std::string encode(const Bye& /*message*/) { return Writer(Type::bye).take(); }
 

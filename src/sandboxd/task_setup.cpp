@@ -6,15 +6,16 @@
 #include <cstring>
 #include <fcntl.h>
 #include <linux/capability.h>
-#include <net/if.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <string>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include <net/if.h>
 
 namespace planificador::sandboxd {
 namespace {
@@ -28,17 +29,17 @@ constexpr unsigned long k_quiet_flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
 // and /proc/meminfo are replaced by still copies instead (still_views()): glibc counts
 // the CPUs in /proc/stat when there is no /sys, and runtimes read the memory total.
 constexpr std::array<const char*, 20> k_masked_files = {
-    "/proc/cmdline",    "/proc/config.gz",   "/proc/vmstat",     "/proc/zoneinfo",
-    "/proc/buddyinfo",  "/proc/pagetypeinfo", "/proc/slabinfo",  "/proc/interrupts",
-    "/proc/softirqs",   "/proc/diskstats",   "/proc/partitions", "/proc/swaps",
-    "/proc/loadavg",    "/proc/schedstat",   "/proc/locks",      "/proc/keys",
-    "/proc/key-users",  "/proc/timer_list",  "/proc/sched_debug", "/proc/kallsyms"};
+    "/proc/cmdline",   "/proc/config.gz",    "/proc/vmstat",      "/proc/zoneinfo",
+    "/proc/buddyinfo", "/proc/pagetypeinfo", "/proc/slabinfo",    "/proc/interrupts",
+    "/proc/softirqs",  "/proc/diskstats",    "/proc/partitions",  "/proc/swaps",
+    "/proc/loadavg",   "/proc/schedstat",    "/proc/locks",       "/proc/keys",
+    "/proc/key-users", "/proc/timer_list",   "/proc/sched_debug", "/proc/kallsyms"};
 // Where the still copies are written before they are bound over /proc: a tmpfs of the
 // task's own mounted on the task's /tmp for that moment only.
 constexpr const char* k_staging = "/tmp";
 constexpr std::array<const char*, 7> k_masked_directories = {
-    "/proc/pressure", "/proc/irq", "/proc/bus", "/proc/scsi", "/proc/acpi", "/proc/asound",
-    "/proc/driver"};
+    "/proc/pressure", "/proc/irq",    "/proc/bus",   "/proc/scsi",
+    "/proc/acpi",     "/proc/asound", "/proc/driver"};
 
 bool exists(const char* path, bool directory) {
   struct stat info {};
@@ -86,8 +87,8 @@ const char* loopback_up() {
 // Returns the number after `key` on its line of `text` ("btime 1764590000"), or 0.
 unsigned long long field(const std::string& text, const std::string& key) {
   const auto at = text.find("\n" + key);
-  const auto start = at == std::string::npos ? (text.starts_with(key) ? 0 : std::string::npos)
-                                             : at + 1;
+  const auto start =
+      at == std::string::npos ? (text.starts_with(key) ? 0 : std::string::npos) : at + 1;
   if (start == std::string::npos) {
     return 0;
   }

@@ -6,7 +6,6 @@
 #include <fstream>
 #include <sstream>
 #include <unistd.h>
-
 #include <zmq.h>
 
 namespace planificador::transport::curve {
@@ -109,8 +108,8 @@ Result<KeyPair> load_key_pair(const std::string& path) {
   for (std::size_t i = 0; i < lines->size(); ++i) {
     const std::string& line = (*lines)[i];
     const std::string where = path + ":" + std::to_string(i + 1) + ": ";
-    for (auto [name, target] : {std::pair{"public-key", &keys.public_key},
-                                std::pair{"secret-key", &keys.secret_key}}) {
+    for (auto [name, target] :
+         {std::pair{"public-key", &keys.public_key}, std::pair{"secret-key", &keys.secret_key}}) {
       if (auto value = assigned(line, name); !value.empty()) {
         if (!is_key(value)) {
           return fail(where + name + " is not a Z85 key of 40 characters");
@@ -145,8 +144,7 @@ Result<std::vector<std::string>> load_public_keys(const std::string& path) {
     }
     line = line.substr(0, line.find_first_of(" \t"));
     if (!is_key(line)) {
-      return fail(path + ":" + std::to_string(i + 1) +
-                  ": not a Z85 public key of 40 characters");
+      return fail(path + ":" + std::to_string(i + 1) + ": not a Z85 public key of 40 characters");
     }
     keys.emplace_back(line);
   }

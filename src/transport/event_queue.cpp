@@ -1,12 +1,11 @@
 #include "planificador/transport/event_queue.hpp"
 
-#include <sys/eventfd.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <utility>
 
 namespace planificador::transport {

@@ -1,16 +1,14 @@
 #include "planificador/transport/transport.hpp"
 
-#include <sys/eventfd.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <optional>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <utility>
 #include <vector>
 
 #include <spdlog/spdlog.h>
-
 #include <zmq.hpp>
 
 namespace planificador::transport {
@@ -80,8 +78,8 @@ Result<std::string> Transport::Impl::attach(zmq::socket_t& socket, const std::st
     spdlog::info("{} bound to {}", name, bound);
     return bound;
   } catch (const zmq::error_t& error) {
-    return fail(std::string(connect ? "connect " : "bind ") + std::string(name) + " `" +
-                    endpoint + "`: " + error.what(),
+    return fail(std::string(connect ? "connect " : "bind ") + std::string(name) + " `" + endpoint +
+                    "`: " + error.what(),
                 error.num());
   }
 }
@@ -137,9 +135,7 @@ Transport::~Transport() = default;
 
 const std::string& Transport::intake_endpoint() const noexcept { return m_impl->intake_endpoint; }
 const std::string& Transport::events_endpoint() const noexcept { return m_impl->events_endpoint; }
-const std::string& Transport::control_endpoint() const noexcept {
-  return m_impl->control_endpoint;
-}
+const std::string& Transport::control_endpoint() const noexcept { return m_impl->control_endpoint; }
 
 void Transport::stop() {
   m_impl->stopping.store(true);

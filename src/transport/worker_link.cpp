@@ -158,7 +158,8 @@ void WorkerLink::run(LinkHandler& handler) {
     // What is still in ZeroMQ's pipe (BYE, the last events) gets as long as the broker
     // may be silent: a live broker takes it in moments, and lingering for one that
     // stopped answering (or stopped with its stack) would only delay the exit.
-    const auto linger = session.welcomed() ? session.silence_timeout() : std::chrono::milliseconds(0);
+    const auto linger =
+        session.welcomed() ? session.silence_timeout() : std::chrono::milliseconds(0);
     impl.socket.set(zmq::sockopt::linger, static_cast<int>(linger.count()));
   } catch (...) {
     spdlog::critical("worker link: unexpected failure; the link is down");
@@ -222,8 +223,7 @@ bool WorkerLink::Impl::keep_flushing(LinkSession& session, Clock::time_point now
   // A broker counted as gone (silent for its timeout: stopped with its stack, say) will
   // not take them either: past one silence timeout, no use waiting out the flush timeout.
   const auto flush_started = *flush_deadline - options.flush_timeout;
-  const bool broker_gone =
-      !session.welcomed() && now >= flush_started + session.silence_timeout();
+  const bool broker_gone = !session.welcomed() && now >= flush_started + session.silence_timeout();
   if (now >= *flush_deadline || broker_gone) {
     spdlog::error("leaving the fleet with {} events and {} unsent: the broker {}", queue->size(),
                   session.bye_queued() ? "BYE" : "DRAINING/RETURNED",

@@ -1,20 +1,19 @@
 // The top-level Dockerfile: builds planificador's own image and has the containerized
 // daemon, driving the host's engine through the mounted socket, run a task end to end.
 
+#include <filesystem>
+#include <fstream>
 #include <netinet/in.h>
+#include <string>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
-#include <filesystem>
-#include <fstream>
-#include <string>
-
 #include "daemon_process.hpp"
 #include "fake_backend.hpp"
-#include "planificador/protocol/codec.hpp"
 #include "zmq_client.hpp"
+#include <gtest/gtest.h>
+
+#include "planificador/protocol/codec.hpp"
 
 namespace planificador::testing {
 namespace {
@@ -61,8 +60,9 @@ void write_config(const std::string& path, const std::string& intake, const std:
 
 TEST(DaemonImage, ContainerizedDaemonRunsATask) {
   PLANIFICADOR_REQUIRE_E2E();
-  const auto built = run_command({"docker", "build", "-q", "--force-rm", "-t", k_image, test_source_dir()}, "",
-                                 std::chrono::milliseconds(1800000));
+  const auto built =
+      run_command({"docker", "build", "-q", "--force-rm", "-t", k_image, test_source_dir()}, "",
+                  std::chrono::milliseconds(1800000));
   ASSERT_EQ(built.exit_code, 0) << built.out << built.err;
 
   const auto dir = std::filesystem::temp_directory_path() / "planificador-daemon-image-e2e";
@@ -75,13 +75,11 @@ TEST(DaemonImage, ContainerizedDaemonRunsATask) {
   (void)run_command({"docker", "rm", "-f", k_container});
   // The engine resolves bind-mount paths on the host: the state directory is the same path
   // inside and out, and the daemon puts its helper there for the task containers.
-  const auto started = run_command({"docker", "run", "-d", "--name", k_container,
-                                    "--network", "host", "--pid", "host",
-                                    "-v", "/var/run/docker.sock:/var/run/docker.sock",
-                                    "-v", "/run/planificador:/run/planificador",
-                                    "-v", "/sys/fs/cgroup:/sys/fs/cgroup",
-                                    "-v", config + ":/etc/planificador/config.toml:ro",
-                                    k_image});
+  const auto started =
+      run_command({"docker", "run", "-d", "--name", k_container, "--network", "host", "--pid",
+                   "host", "-v", "/var/run/docker.sock:/var/run/docker.sock", "-v",
+                   "/run/planificador:/run/planificador", "-v", "/sys/fs/cgroup:/sys/fs/cgroup",
+                   "-v", config + ":/etc/planificador/config.toml:ro", k_image});
   ASSERT_EQ(started.exit_code, 0) << started.err;
 
   ZmqClient client(intake, events);
@@ -95,8 +93,7 @@ TEST(DaemonImage, ContainerizedDaemonRunsATask) {
   // SIGTERM drains and exits 0.
   const auto stopped = run_command({"docker", "stop", "-t", "30", k_container});
   EXPECT_EQ(stopped.exit_code, 0) << stopped.err;
-  const auto state = run_command(
-      {"docker", "inspect", "-f", "{{.State.ExitCode}}", k_container});
+  const auto state = run_command({"docker", "inspect", "-f", "{{.State.ExitCode}}", k_container});
   EXPECT_EQ(state.out, "0\n") << logs.out << logs.err;
   (void)run_command({"docker", "rm", "-f", k_container});
   std::filesystem::remove_all(dir);

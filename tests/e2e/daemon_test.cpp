@@ -1,19 +1,18 @@
 // The real `planificador` binary, real sockets on ephemeral ports, the real engine and
 // runner images.
 
-#include <signal.h>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
 #include <filesystem>
 #include <fstream>
+#include <signal.h>
 #include <thread>
 
 #include "daemon_process.hpp"
 #include "fake_backend.hpp"
-#include "planificador/protocol/codec.hpp"
 #include "zmq_client.hpp"
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "planificador/protocol/codec.hpp"
 
 namespace planificador::testing {
 namespace {

@@ -25,9 +25,8 @@ namespace fs = std::filesystem;
 
 constexpr auto k_task_wait = 120s;
 
-
 struct Answers {
-  std::size_t failed = 0;  // 125 with a diagnostic
+  std::size_t failed = 0;   // 125 with a diagnostic
   std::size_t running = 0;  // of those, tasks that were running when the engine went
 };
 

@@ -27,7 +27,6 @@ namespace fs = std::filesystem;
 
 constexpr auto k_task_wait = 120s;
 
-
 // Every entry under `dir` with its inode: a name reused by the next run is a new inode.
 // An entry's identity: its path, inode and birth time. ext4 hands a freed inode number to
 // the next file made, so a directory removed and made again under its old name may get its

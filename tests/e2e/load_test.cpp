@@ -24,7 +24,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-
 struct SoakTask {
   protocol::TaskId id;
   std::string frame;

@@ -1,19 +1,17 @@
 // planctl against the real daemon, real engine and runner images.
 
 #include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
 #include <filesystem>
 #include <fstream>
+#include <signal.h>
 #include <sstream>
+#include <sys/wait.h>
 #include <thread>
+#include <unistd.h>
 
 #include "daemon_process.hpp"
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 namespace planificador::testing {
 namespace {
@@ -45,8 +43,12 @@ class Planctl : public ::testing::Test {
     return path;
   }
   std::vector<std::string> planctl(std::vector<std::string> args) {
-    std::vector<std::string> argv{test_binary_dir() + "/planctl", "run", "--intake",
-                                  m_daemon->intake(), "--events", m_daemon->events()};
+    std::vector<std::string> argv{test_binary_dir() + "/planctl",
+                                  "run",
+                                  "--intake",
+                                  m_daemon->intake(),
+                                  "--events",
+                                  m_daemon->events()};
     argv.insert(argv.end(), args.begin(), args.end());
     return argv;
   }
@@ -107,24 +109,27 @@ TEST_F(Planctl, OutputAndExitCodeMatchALocalRun) {
 
   const auto python = write("main.py", "import sys\nprint('py', sum(range(10)))\nsys.exit(4)\n");
   const auto local_py = run_command({"python3", python});
-  const auto remote_py = run_command(planctl({"--image", "python", "-"}), "import sys\nprint('py', sum(range(10)))\nsys.exit(4)\n");
+  const auto remote_py = run_command(planctl({"--image", "python", "-"}),
+                                     "import sys\nprint('py', sum(range(10)))\nsys.exit(4)\n");
   EXPECT_EQ(remote_py.exit_code, local_py.exit_code);
   EXPECT_EQ(remote_py.out, local_py.out);
 }
 
 TEST_F(Planctl, OptionsReachTheProgramAndReportIsPrinted) {
   const auto input = write("input.txt", "from stdin\n");
-  const auto extra = write("data.bin", std::string("\x00\x01" "data", 6));
+  const auto extra = write("data.bin", std::string("\x00\x01"
+                                                   "data",
+                                                   6));
   const auto program = write("main.py",
                              "import sys, os\n"
                              "print(sys.stdin.read().strip())\n"
                              "print(sys.argv[1:])\n"
                              "print(os.environ.get('GREETING'))\n"
                              "print(open('renamed.bin','rb').read())\n");
-  const auto result = run_command(
-      planctl({"--image", "python", "--stdin", input, "--arg", "a1", "--arg", "a 2", "--env",
-               "GREETING=hola", "--file", extra + ":renamed.bin", "--limit", "wall_ms=5000",
-               "--report", program}));
+  const auto result =
+      run_command(planctl({"--image", "python", "--stdin", input, "--arg", "a1", "--arg", "a 2",
+                           "--env", "GREETING=hola", "--file", extra + ":renamed.bin", "--limit",
+                           "wall_ms=5000", "--report", program}));
   EXPECT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(result.out, "from stdin\n['a1', 'a 2']\nhola\nb'\\x00\\x01data'\n");
   const auto last_line = result.err.substr(result.err.rfind('{'));
@@ -133,15 +138,18 @@ TEST_F(Planctl, OptionsReachTheProgramAndReportIsPrinted) {
   EXPECT_EQ(report["exit_code"], 0);
   EXPECT_EQ(report["executor"], "e2e-host");
 
-  const auto over = run_command(planctl({"--image", "python", "--limit", "wall_ms=999999999", program}));
+  const auto over =
+      run_command(planctl({"--image", "python", "--limit", "wall_ms=999999999", program}));
   EXPECT_EQ(over.exit_code, 125);
   EXPECT_NE(over.err.find("planificador: options.limits.wall_ms"), std::string::npos) << over.err;
   EXPECT_EQ(run_command(planctl({"--image", "nope", program})).exit_code, 125);
-  EXPECT_EQ(run_command(planctl({"--image", "python", "--limit", "bogus=1", program})).exit_code, 2);
+  EXPECT_EQ(run_command(planctl({"--image", "python", "--limit", "bogus=1", program})).exit_code,
+            2);
 }
 
 TEST_F(Planctl, CtrlCCancelsTheTask) {
-  const auto program = write("sleep.py", "import time\nprint('started', flush=True)\ntime.sleep(60)\n");
+  const auto program =
+      write("sleep.py", "import time\nprint('started', flush=True)\ntime.sleep(60)\n");
   const auto log = (m_dir / "run.log").string();
   const pid_t pid = spawn(planctl({"--image", "python", program}), log);
   ASSERT_TRUE(wait_for_text(log, "started", 60s));
@@ -153,13 +161,14 @@ TEST_F(Planctl, CtrlCCancelsTheTask) {
 }
 
 TEST_F(Planctl, CancelSubcommandThroughControlAndTimeout) {
-  const auto program = write("sleep.py", "import time\nprint('started', flush=True)\ntime.sleep(60)\n");
+  const auto program =
+      write("sleep.py", "import time\nprint('started', flush=True)\ntime.sleep(60)\n");
   const auto log = (m_dir / "run.log").string();
   const std::string id = "cancel-me-0123456789abcdef012345";
   const pid_t pid = spawn(planctl({"--image", "python", "--id", id, program}), log);
   ASSERT_TRUE(wait_for_text(log, "started", 60s));
-  const auto cancel = run_command({test_binary_dir() + "/planctl", "cancel", id, "--control",
-                                   m_daemon->control()});
+  const auto cancel =
+      run_command({test_binary_dir() + "/planctl", "cancel", id, "--control", m_daemon->control()});
   EXPECT_EQ(cancel.exit_code, 0) << cancel.err;
   EXPECT_EQ(wait_exit(pid), 130);
 

@@ -6,12 +6,11 @@
 #include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
+#include <iostream>
 #include <netinet/in.h>
 #include <regex>
 #include <sys/socket.h>
 #include <sys/un.h>
-
-#include <iostream>
 
 #include "hostile_fixture.hpp"
 

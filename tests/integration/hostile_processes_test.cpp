@@ -163,18 +163,18 @@ TEST_P(HostileProcesses, ForgedVerdictsDoNotFoolTheReport) {
     int exit_code;
     std::optional<int> signal;
   };
-  for (const Case& expected : {Case{"fake", Status::exited, 137, std::nullopt},
-                               Case{"cpu", Status::signaled, 137, SIGKILL},
-                               Case{"fsize", Status::signaled, 153, SIGXFSZ},
-                               Case{"kill", Status::signaled, 137, SIGKILL}}) {
+  for (const Case& expected :
+       {Case{"fake", Status::exited, 137, std::nullopt},
+        Case{"cpu", Status::signaled, 137, SIGKILL}, Case{"fsize", Status::signaled, 153, SIGXFSZ},
+        Case{"kill", Status::signaled, 137, SIGKILL}}) {
     protocol::TaskOptions options;
     options.args = {expected.how};
     const auto outcome = attack("c", "forge_verdicts.c", options);
     EXPECT_EQ(outcome.result.status, expected.status) << expected.how << ": " << describe(outcome);
     EXPECT_EQ(outcome.result.exit_code, expected.exit_code) << expected.how;
     EXPECT_EQ(outcome.result.signal, expected.signal) << expected.how;
-    EXPECT_TRUE(outcome.result.diagnostic.empty()) << expected.how << ": "
-                                                   << outcome.result.diagnostic;
+    EXPECT_TRUE(outcome.result.diagnostic.empty())
+        << expected.how << ": " << outcome.result.diagnostic;
   }
 }
 

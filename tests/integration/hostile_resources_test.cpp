@@ -3,10 +3,9 @@
 // mode, and leave the backend serving.
 
 #include <algorithm>
-#include <regex>
-
 #include <fstream>
 #include <iostream>
+#include <regex>
 #include <sys/resource.h>
 
 #include "hostile_fixture.hpp"

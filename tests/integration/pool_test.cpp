@@ -9,8 +9,9 @@
 #include <unistd.h>
 
 #include "docker_harness.hpp"
-#include "planificador/backend/docker/docker_backend.hpp"
 #include <gtest/gtest.h>
+
+#include "planificador/backend/docker/docker_backend.hpp"
 
 namespace planificador::testing {
 namespace {
@@ -39,9 +40,7 @@ bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds tim
 class PoolBackend {
  public:
   explicit PoolBackend(const std::function<void(config::Runner&)>& adjust)
-      : m_instance(unique_instance()),
-        m_config(load()),
-        m_engine(m_config.docker.socket) {
+      : m_instance(unique_instance()), m_config(load()), m_engine(m_config.docker.socket) {
     for (auto& runner : m_config.runners) {
       runner.pool = 0;
       adjust(runner);
@@ -346,8 +345,8 @@ TEST_P(PoolTest, AnOutOfMemoryTaskRetiresItsContainer) {
 
 TEST_P(PoolTest, ATaskStoppedAtItsTimeLimitLeavesItsContainerReusable) {
   auto pool = with_pool("bash", 1);
-  const auto slow = pool->run("bash", "sleep 30\n",
-                              [](config::Limits& limits) { limits.wall_ms = 500; });
+  const auto slow =
+      pool->run("bash", "sleep 30\n", [](config::Limits& limits) { limits.wall_ms = 500; });
   EXPECT_EQ(slow.result.status, Status::time_limit) << slow.result.diagnostic;
   EXPECT_EQ(pool->run("bash", "echo hello\n").out, "hello\n");
   const auto stats = pool->stats("bash");
@@ -393,10 +392,11 @@ TEST_P(PoolTest, MetadataOnTheWritableDirectoriesIsNeverSeenByTheNext) {
                               "    os.utime(d, (1234567, 1234567))\n"
                               "print('left')\n");
   EXPECT_EQ(left.out, "left\n") << left.err;
-  const auto looked = pool->run("python",
-                                "import os\n"
-                                "for d in ['/tmp', '/dev/shm', '/var/tmp', os.getcwd()]:\n"
-                                "    print(os.listxattr(d), int(os.stat(d).st_mtime) == 1234567)\n");
+  const auto looked =
+      pool->run("python",
+                "import os\n"
+                "for d in ['/tmp', '/dev/shm', '/var/tmp', os.getcwd()]:\n"
+                "    print(os.listxattr(d), int(os.stat(d).st_mtime) == 1234567)\n");
   EXPECT_EQ(looked.out, "[] False\n[] False\n[] False\n[] False\n") << looked.err;
   EXPECT_EQ(pool->stats("python").created, 1U);
 }

@@ -2,8 +2,8 @@
 #include <chrono>
 #include <csignal>
 #include <set>
-#include <thread>
 #include <sys/wait.h>
+#include <thread>
 
 #include "sandboxd_harness.hpp"
 
@@ -275,13 +275,16 @@ TEST_F(Sandboxd, EveryStrictResetGivesTheNextTaskNewNamespacesAndNothingOfTheLas
   std::set<std::string> seen;
   for (int task = 0; task < 4; ++task) {
     const std::string sleeper = unique_sleep(10 + task);
-    auto result = run(connection(),
-                      {"sh", "-c",
-                       "readlink /proc/self/ns/pid /proc/self/ns/mnt /proc/self/ns/net "
-                       "/proc/self/ns/ipc /proc/self/ns/uts | tr '\\n' ' '; "
-                       "find /work /tmp /dev/shm /var/tmp -mindepth 1 | wc -l; "
-                       "echo x > /tmp/left-" + std::to_string(task) + "; "
-                       "setsid sleep " + sleeper + " > /dev/null 2>&1 < /dev/null &"});
+    auto result =
+        run(connection(), {"sh", "-c",
+                           "readlink /proc/self/ns/pid /proc/self/ns/mnt /proc/self/ns/net "
+                           "/proc/self/ns/ipc /proc/self/ns/uts | tr '\\n' ' '; "
+                           "find /work /tmp /dev/shm /var/tmp -mindepth 1 | wc -l; "
+                           "echo x > /tmp/left-" +
+                               std::to_string(task) +
+                               "; "
+                               "setsid sleep " +
+                               sleeper + " > /dev/null 2>&1 < /dev/null &"});
     ASSERT_EQ(result.status(), 0) << result.err;
     const auto namespaces = result.out.substr(0, result.out.rfind(' '));
     EXPECT_TRUE(seen.insert(namespaces).second) << "task " << task << " reused " << namespaces;

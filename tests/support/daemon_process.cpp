@@ -1,20 +1,19 @@
 #include "daemon_process.hpp"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cstdlib>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <poll.h>
 #include <regex>
+#include <signal.h>
 #include <sstream>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <thread>
+#include <unistd.h>
 
 namespace planificador::testing {
 namespace {
@@ -137,7 +136,8 @@ std::string e2e_missing(const std::string& bin_dir) {
       missing += std::string(" binary ") + binary + ";";
     }
   }
-  if (run_command({"docker", "version", "--format", "{{.Server.Version}}"}, "", 20s).exit_code != 0) {
+  if (run_command({"docker", "version", "--format", "{{.Server.Version}}"}, "", 20s).exit_code !=
+      0) {
     missing += " docker engine;";
   }
   for (const char* runner : {"python", "c", "cpp", "bash", "node"}) {
@@ -266,8 +266,8 @@ std::unique_ptr<DaemonProcess> DaemonProcess::start(const DaemonSettings& settin
     const int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     ::dup2(log, 2);
     ::dup2(log, 1);
-    ::execl(binary.c_str(), binary.c_str(), "--config", config_path.c_str(), "--log-level",
-            "debug", static_cast<char*>(nullptr));
+    ::execl(binary.c_str(), binary.c_str(), "--config", config_path.c_str(), "--log-level", "debug",
+            static_cast<char*>(nullptr));
     ::_exit(127);
   }
   const auto deadline = std::chrono::steady_clock::now() + timeout;

@@ -4,12 +4,11 @@
 // directory), for the end-to-end tests. Also: running a command and capturing its output,
 // and the e2e precondition check.
 
-#include <sys/types.h>
-
 #include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
+#include <sys/types.h>
 #include <vector>
 
 namespace planificador::testing {
@@ -30,16 +29,16 @@ inline std::string test_source_dir() { return PLANIFICADOR_SOURCE_DIR; }
 
 // Skips the calling test when e2e_missing() says something, except under env CI, where the
 // test fails instead.
-#define PLANIFICADOR_REQUIRE_E2E()                                          \
-  do {                                                                      \
-    const std::string missing_ = ::planificador::testing::e2e_missing( \
-        ::planificador::testing::test_binary_dir());    \
-    if (!missing_.empty()) {                                                \
-      if (std::getenv("CI") != nullptr) {                                   \
-        FAIL() << "e2e prerequisites missing under CI: " << missing_;       \
-      }                                                                     \
-      GTEST_SKIP() << "e2e prerequisites missing: " << missing_;            \
-    }                                                                       \
+#define PLANIFICADOR_REQUIRE_E2E()                                                        \
+  do {                                                                                    \
+    const std::string missing_ =                                                          \
+        ::planificador::testing::e2e_missing(::planificador::testing::test_binary_dir()); \
+    if (!missing_.empty()) {                                                              \
+      if (std::getenv("CI") != nullptr) {                                                 \
+        FAIL() << "e2e prerequisites missing under CI: " << missing_;                     \
+      }                                                                                   \
+      GTEST_SKIP() << "e2e prerequisites missing: " << missing_;                          \
+    }                                                                                     \
   } while (false)
 
 struct CommandResult {
@@ -50,14 +49,13 @@ struct CommandResult {
 
 // Runs `argv` with `input` on stdin and returns its status and output. Kills it after
 // `timeout`.
-[[nodiscard]] CommandResult run_command(const std::vector<std::string>& argv,
-                                        const std::string& input = "",
-                                        std::chrono::milliseconds timeout =
-                                            std::chrono::milliseconds(120000));
+[[nodiscard]] CommandResult run_command(
+    const std::vector<std::string>& argv, const std::string& input = "",
+    std::chrono::milliseconds timeout = std::chrono::milliseconds(120000));
 
 struct DaemonSettings {
-  std::string bin_dir;          // where `planificador` is
-  std::string shipped_config;   // config.toml whose non-[server] tables are used
+  std::string bin_dir;         // where `planificador` is
+  std::string shipped_config;  // config.toml whose non-[server] tables are used
   std::size_t workers = 2;
   std::size_t backlog = 1000;
   std::uint64_t grace_ms = 5000;

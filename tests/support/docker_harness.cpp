@@ -1,12 +1,12 @@
 #include "docker_harness.hpp"
 
-#include <cstdlib>
-#include <string_view>
 #include <atomic>
+#include <cstdlib>
 #include <fstream>
 #include <random>
 #include <set>
 #include <sstream>
+#include <string_view>
 #include <unistd.h>
 
 #include "planificador/backend/docker/docker_backend.hpp"
@@ -37,7 +37,7 @@ std::string unique_instance() {
 std::string test_helper(const std::string& binary_dir) {
   const char* helper = std::getenv("PLANIFICADOR_HELPER");
   return helper != nullptr && *helper != '\0' ? std::string(helper)
-                                               : binary_dir + "/bin/planificador-sandboxd";
+                                              : binary_dir + "/bin/planificador-sandboxd";
 }
 
 DockerHarness::DockerHarness(const std::string& source_dir, const std::string& binary_dir)

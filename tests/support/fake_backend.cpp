@@ -1,7 +1,6 @@
 #include "fake_backend.hpp"
 
 #include <poll.h>
-
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -145,7 +144,8 @@ bool EventRecorder::wait_exited(const protocol::TaskId& id,
   std::unique_lock lock(m_mutex);
   return m_changed.wait_for(lock, timeout, [&] {
     for (const auto& message : m_messages) {
-      if (const auto* exited = std::get_if<protocol::Exited>(&message); exited && exited->id == id) {
+      if (const auto* exited = std::get_if<protocol::Exited>(&message);
+          exited && exited->id == id) {
         return true;
       }
     }

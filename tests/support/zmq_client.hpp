@@ -41,10 +41,9 @@ class ZmqClient {
   // Receives until every id in `ids` has EXITED or `timeout` passed, then keeps listening
   // for `quiet` more to catch anything sent after an EXITED. Events for other ids are kept
   // too (under their id).
-  std::map<protocol::TaskId, TaskEvents> collect(const std::vector<protocol::TaskId>& ids,
-                                                 std::chrono::milliseconds timeout,
-                                                 std::chrono::milliseconds quiet =
-                                                     std::chrono::milliseconds(200));
+  std::map<protocol::TaskId, TaskEvents> collect(
+      const std::vector<protocol::TaskId>& ids, std::chrono::milliseconds timeout,
+      std::chrono::milliseconds quiet = std::chrono::milliseconds(200));
   // Same for one id.
   TaskEvents collect_one(const protocol::TaskId& id, std::chrono::milliseconds timeout);
   // Returns the frames received within `timeout` (for tests that expect silence).

@@ -1,8 +1,8 @@
 #include "planificador/sched/admission.hpp"
 
+#include "fake_backend.hpp"
 #include <gtest/gtest.h>
 
-#include "fake_backend.hpp"
 #include "planificador/protocol/codec.hpp"
 
 namespace planificador::sched {
@@ -92,8 +92,8 @@ TEST(Admission, RejectsABadSubmitWhoseIdIsReadable) {
 }
 
 TEST(Admission, DropsFramesWithoutATaskId) {
-  for (const std::string& frame : {std::string(), std::string(1, '\0'), std::string(20, '\0'),
-                                  std::string(33, '\x7f')}) {
+  for (const std::string& frame :
+       {std::string(), std::string(1, '\0'), std::string(20, '\0'), std::string(33, '\x7f')}) {
     auto result = decide(frame);
     EXPECT_TRUE(std::holds_alternative<Dropped>(result)) << frame.size();
   }
@@ -127,8 +127,7 @@ TEST(Admission, EffectiveLimitsAcceptTheMaximumItself) {
 
 TEST(Admission, MaxFrameBytesCoversTheLargestValidSubmitExt) {
   protocol::DecodeLimits limits;
-  EXPECT_EQ(max_frame_bytes(limits),
-            45 + 255 + limits.max_code_bytes + limits.max_options_bytes);
+  EXPECT_EQ(max_frame_bytes(limits), 45 + 255 + limits.max_code_bytes + limits.max_options_bytes);
 }
 
 }  // namespace

@@ -74,7 +74,8 @@ TEST(ContainerCgroupPaths, EachDriverAndVersionAsDockerLaysThemOut) {
   const auto v2_systemd = container_cgroup_paths(id, "", {"systemd", CgroupVersion::v2}, "/cg");
   EXPECT_EQ(v2_systemd.memory, "/cg/system.slice/docker-0123abcd.scope");
   // A container's own CgroupParent replaces the default, leading slash or not.
-  const auto parented = container_cgroup_paths(id, "/tasks", {"cgroupfs", CgroupVersion::v2}, "/cg");
+  const auto parented =
+      container_cgroup_paths(id, "/tasks", {"cgroupfs", CgroupVersion::v2}, "/cg");
   EXPECT_EQ(parented.memory, "/cg/tasks/0123abcd");
 }
 
@@ -87,11 +88,10 @@ TEST(ContainerCgroupPaths, ThisHostsLayoutHasSeparateCpuacctOnV1) {
 }
 
 TEST(CgroupOfContainer, MissingDirectoryIsAnErrorNamingIt) {
-  const auto cgroup =
-      Cgroup::of_container("no-such-container", 0, "", {"cgroupfs", CgroupVersion::v2}, "/nonexistent");
+  const auto cgroup = Cgroup::of_container("no-such-container", 0, "",
+                                           {"cgroupfs", CgroupVersion::v2}, "/nonexistent");
   ASSERT_FALSE(cgroup);
-  EXPECT_NE(cgroup.error().message.find("/nonexistent/docker/no-such-container"),
-            std::string::npos)
+  EXPECT_NE(cgroup.error().message.find("/nonexistent/docker/no-such-container"), std::string::npos)
       << cgroup.error().message;
 }
 
@@ -195,7 +195,9 @@ class FakeV1Memory : public ::testing::Test {
     std::getline(file, text);
     return text;
   }
-  [[nodiscard]] Cgroup cgroup() const { return Cgroup(CgroupPaths{CgroupVersion::v1, m_dir, m_dir}); }
+  [[nodiscard]] Cgroup cgroup() const {
+    return Cgroup(CgroupPaths{CgroupVersion::v1, m_dir, m_dir});
+  }
 
   std::string m_dir;
 };

@@ -59,8 +59,8 @@ TEST_F(CurveKeys, AllowListsAreConcatenatedPublicFiles) {
   const auto a = generate_key_pair();
   const auto b = generate_key_pair();
   ASSERT_TRUE(a && b);
-  const auto path = write(
-      "allow", "# daemons of the fleet\n\n" + a->public_key + " host-a\n  " + b->public_key + "\n#\n");
+  const auto path = write("allow", "# daemons of the fleet\n\n" + a->public_key + " host-a\n  " +
+                                       b->public_key + "\n#\n");
   const auto keys = load_public_keys(path);
   ASSERT_TRUE(keys) << keys.error().message;
   EXPECT_EQ(*keys, (std::vector<std::string>{a->public_key, b->public_key}));
@@ -70,16 +70,14 @@ TEST_F(CurveKeys, AllowListsAreConcatenatedPublicFiles) {
 TEST_F(CurveKeys, BadKeysNameTheirLine) {
   const auto bad_list = load_public_keys(write("bad", "# ok\nnot-a-key\n"));
   ASSERT_FALSE(bad_list);
-  EXPECT_NE(bad_list.error().message.find("bad:2:"), std::string::npos)
-      << bad_list.error().message;
+  EXPECT_NE(bad_list.error().message.find("bad:2:"), std::string::npos) << bad_list.error().message;
 
   const auto keys = generate_key_pair();
   const auto other = generate_key_pair();
   ASSERT_TRUE(keys && other);
-  const auto mismatched = load_key_pair(write("mismatch.key", "public-key = \"" +
-                                                                  other->public_key +
-                                                                  "\"\nsecret-key = \"" +
-                                                                  keys->secret_key + "\"\n"));
+  const auto mismatched =
+      load_key_pair(write("mismatch.key", "public-key = \"" + other->public_key +
+                                              "\"\nsecret-key = \"" + keys->secret_key + "\"\n"));
   ASSERT_FALSE(mismatched);
   EXPECT_NE(mismatched.error().message.find("not the one secret-key implies"), std::string::npos);
   EXPECT_FALSE(load_key_pair(write("half.key", "public-key = \"" + keys->public_key + "\"\n")));

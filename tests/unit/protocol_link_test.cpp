@@ -1,6 +1,6 @@
-#include "planificador/protocol/link.hpp"
-
 #include <gtest/gtest.h>
+
+#include "planificador/protocol/link.hpp"
 
 namespace planificador::protocol::link {
 namespace {
@@ -37,9 +37,13 @@ TEST(Link, ReadyOfTheWorkedExample) {
             "00000002"
             "00000002"
             "0000000000000000"
-            "0006" "686f73742d61"
-            "0005" "302e312e30"
-            "0001" "0004" "62617368"
+            "0006"
+            "686f73742d61"
+            "0005"
+            "302e312e30"
+            "0001"
+            "0004"
+            "62617368"
             "00000000");
   const auto decoded = decode_from_daemon(bytes);
   ASSERT_TRUE(decoded) << decoded.error().message;
@@ -49,7 +53,12 @@ TEST(Link, ReadyOfTheWorkedExample) {
 TEST(Link, WelcomeOfTheWorkedExample) {
   const Welcome welcome{k_version, 0x0102030405060708ULL, 1000, 3};
   const std::string bytes = encode(welcome);
-  EXPECT_EQ(hex(bytes), "48" "01" "0102030405060708" "000003e8" "00000003");
+  EXPECT_EQ(hex(bytes),
+            "48"
+            "01"
+            "0102030405060708"
+            "000003e8"
+            "00000003");
   const auto decoded = decode_from_broker(bytes);
   ASSERT_TRUE(decoded) << decoded.error().message;
   EXPECT_EQ(std::get<Welcome>(*decoded), welcome);

@@ -1,9 +1,9 @@
 // Client text in log lines and diagnostics: one line, bounded, and the escapes unambiguous.
-#include "planificador/protocol/quote.hpp"
-
 #include <string>
 
 #include <gtest/gtest.h>
+
+#include "planificador/protocol/quote.hpp"
 
 namespace planificador::protocol {
 namespace {

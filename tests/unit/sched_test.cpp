@@ -1,22 +1,21 @@
-#include "planificador/sched/scheduler.hpp"
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
 #include <atomic>
 #include <mutex>
 #include <thread>
 
 #include "fake_backend.hpp"
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
 #include "planificador/protocol/codec.hpp"
+#include "planificador/sched/scheduler.hpp"
 
 namespace planificador::sched {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::FakeBackend;
 using testing::EventRecorder;
 using testing::fake_config;
+using testing::FakeBackend;
 using testing::make_id;
 
 constexpr auto k_wait = 10s;
@@ -30,8 +29,7 @@ struct StartSeen {
 
 struct Fixture {
   explicit Fixture(std::size_t workers = 2, std::size_t backlog = 8)
-      : config(fake_config(workers, backlog)),
-        scheduler(config, backend, sink, options()) {}
+      : config(fake_config(workers, backlog)), scheduler(config, backend, sink, options()) {}
   SchedulerOptions options() {
     auto opts = scheduler_options(config, "unused");
     opts.on_room = [this] { ++rooms; };
@@ -206,8 +204,7 @@ TEST(Scheduler, BackendExceptionBecomesAnErrorOutcome) {
 
 TEST(Scheduler, OrderIsOutputDiagnosticReportExited) {
   Fixture f;
-  f.submit(make_id("ord"), "print(a)\ndiag engine unreachable\n",
-           R"({"limits":{"wall_ms":700}})");
+  f.submit(make_id("ord"), "print(a)\ndiag engine unreachable\n", R"({"limits":{"wall_ms":700}})");
   ASSERT_TRUE(f.sink.wait_exited(make_id("ord"), k_wait));
   const auto messages = f.sink.of(make_id("ord"));
   ASSERT_EQ(messages.size(), 4U);

@@ -69,8 +69,8 @@ TEST(RunOutcome, OurVerdictWinsOverWhatTheKillLooksLike) {
       run_outcome(ended(killed_by(SIGKILL), Verdict::memory_limit), false, limits());
   EXPECT_EQ(memory.status, Status::memory_limit);
   EXPECT_EQ(memory.exit_code, 137);
-  EXPECT_EQ(memory.diagnostic, "memory limit of " + std::to_string(limits().memory_bytes) +
-                                   " bytes exceeded");
+  EXPECT_EQ(memory.diagnostic,
+            "memory limit of " + std::to_string(limits().memory_bytes) + " bytes exceeded");
   const auto cancelled =
       run_outcome(ended(killed_by(SIGKILL), Verdict::cancelled), false, limits());
   EXPECT_EQ(cancelled.status, Status::cancelled);

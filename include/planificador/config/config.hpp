@@ -39,7 +39,7 @@ struct Runner {
   std::size_t pool = 0;  // warm containers kept; 0 = a fresh container per task
   Isolation isolation = Isolation::strict;
   std::size_t max_tasks = 1000;  // tasks a warm container serves before it is replaced
-  std::size_t line = 0;         // where the [[runner]] starts in the file (for messages)
+  std::size_t line = 0;          // where the [[runner]] starts in the file (for messages)
 };
 
 struct Server {

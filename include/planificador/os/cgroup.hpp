@@ -123,13 +123,13 @@ class Cgroup {
   // v1 socket accounting: the limit set (0: none), the usage files, the highest memory +
   // socket usage seen since the last reset.
   std::uint64_t m_socket_limit = 0;
-  mutable Fd m_usage;        // memory.usage_in_bytes
+  mutable Fd m_usage;         // memory.usage_in_bytes
   mutable Fd m_socket_usage;  // memory.kmem.tcp.usage_in_bytes
   mutable Fd m_socket_peak;   // memory.kmem.tcp.max_usage_in_bytes
   mutable std::uint64_t m_seen_peak = 0;
-  mutable Fd m_stat;                  // memory.stat
-  mutable Fd m_hits;                  // v1 memory.failcnt, v2 memory.events
-  mutable Fd m_limit;                 // v1 memory.limit_in_bytes, v2 memory.max
+  mutable Fd m_stat;                   // memory.stat
+  mutable Fd m_hits;                   // v1 memory.failcnt, v2 memory.events
+  mutable Fd m_limit;                  // v1 memory.limit_in_bytes, v2 memory.max
   std::uint64_t m_cache_at_reset = 0;  // page cache when the peak was last reset
 };
 

@@ -19,7 +19,7 @@ namespace planificador::sched {
 
 struct Admitted {
   backend::TaskSpec spec;
-  std::string image;   // as the client named it
+  std::string image;      // as the client named it
   bool extended = false;  // SUBMIT_EXT: answer with a REPORT too
 };
 

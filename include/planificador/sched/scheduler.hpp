@@ -92,8 +92,8 @@ class Scheduler {
   SchedulerOptions m_options;
 
   mutable std::mutex m_mutex;
-  std::condition_variable m_work;   // a task was queued, or stop
-  std::condition_variable m_done;   // a task finished
+  std::condition_variable m_work;  // a task was queued, or stop
+  std::condition_variable m_done;  // a task finished
   std::deque<std::shared_ptr<Task>> m_queue;
   std::map<protocol::TaskId, std::shared_ptr<Task>> m_active;  // queued or running
   std::size_t m_running = 0;

@@ -3,10 +3,10 @@
 // transport thread, which alone owns the events socket. A full queue blocks the workers
 // (backpressure); nothing in it is ever dropped unless the daemon gives up on shutdown.
 
-#include <functional>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>

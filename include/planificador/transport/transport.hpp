@@ -19,7 +19,7 @@ namespace planificador::transport {
 struct Endpoints {
   std::string intake;
   std::string events;
-  std::string control;  // empty = no control socket
+  std::string control;   // empty = no control socket
   bool connect = false;  // false: bind every endpoint; true: connect to a dispatcher
 };
 

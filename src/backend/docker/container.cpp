@@ -178,12 +178,12 @@ tl::expected<Container, ContainerError> Container::acquire(
   const auto pid = info->value(nlohmann::json::json_pointer("/State/Pid"), std::int64_t{0});
   const auto parent =
       info->value(nlohmann::json::json_pointer("/HostConfig/CgroupParent"), std::string());
-  auto cgroup = os::Cgroup::of_container(container.m_id, static_cast<pid_t>(pid), parent,
-                                         spec.cgroups);
+  auto cgroup =
+      os::Cgroup::of_container(container.m_id, static_cast<pid_t>(pid), parent, spec.cgroups);
   if (!cgroup) {
-    return container_error(ContainerFailure::helper, "cgroup of container " +
-                                                         container.m_id.substr(0, 12) + ": " +
-                                                         cgroup.error().message);
+    return container_error(
+        ContainerFailure::helper,
+        "cgroup of container " + container.m_id.substr(0, 12) + ": " + cgroup.error().message);
   }
   container.m_cgroup = std::move(*cgroup);
   container.m_cgroup.open_files();

@@ -419,9 +419,8 @@ TaskResult DockerBackend::run_fresh(const TaskSpec& spec, OutputSink& sink,
                                     const os::Event& cancel) {
   const std::string name = "planificador-" + m_instance + "-" + std::to_string(++m_counter);
   ContainerSpec container_spec{
-      spec.runner->image,       m_instance, spec.id.hex(), *m_helper,
-      m_state_dir + "/" + name, *m_seccomp, spec.limits,   m_config.docker,
-      m_cgroups};
+      spec.runner->image, m_instance,  spec.id.hex(),   *m_helper, m_state_dir + "/" + name,
+      *m_seccomp,         spec.limits, m_config.docker, m_cgroups};
   auto container = Container::acquire(m_engine, m_registry, container_spec, name, cancel);
   if (!container) {
     return container_failure(container.error(), spec.runner->image);

@@ -31,9 +31,9 @@ std::optional<TaskResult> limit_outcome(const ExecResult& exec, bool oom_killed,
           Status::output_limit,
           "output limit of " + std::to_string(limits.output_bytes) + " bytes exceeded");
     case Verdict::frame_limit:
-      return with_status(Status::output_limit,
-                         "output limit of " + std::to_string(k_default_max_frames) +
-                             " chunks exceeded (write larger pieces)");
+      return with_status(Status::output_limit, "output limit of " +
+                                                   std::to_string(k_default_max_frames) +
+                                                   " chunks exceeded (write larger pieces)");
     case Verdict::cancelled:
       return with_status(Status::cancelled, "cancelled");
     case Verdict::memory_limit:

@@ -5,8 +5,8 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
-#include <set>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 

@@ -36,9 +36,9 @@ struct ContainerSpec {
 };
 
 // Returns the create body (Engine API v1.41 ContainerConfig + HostConfig): the helper as
-// entrypoint, running as `uid` (and the same gid), no network, read-only root, a size-limited tmpfs at
-// /sandbox, memory/pids/CPU limits, every capability dropped, no-new-privileges and the
-// seccomp profile; /proc unmasked (systempaths=unconfined) so bwrap can mount its own.
+// entrypoint, running as `uid` (and the same gid), no network, read-only root, a size-limited tmpfs
+// at /sandbox, memory/pids/CPU limits, every capability dropped, no-new-privileges and the seccomp
+// profile; /proc unmasked (systempaths=unconfined) so bwrap can mount its own.
 [[nodiscard]] nlohmann::json container_create_body(const ContainerSpec& spec, std::uint32_t uid);
 
 }  // namespace planificador::backend::docker

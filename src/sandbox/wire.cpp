@@ -188,12 +188,18 @@ Result<Message> receive_message(int socket) {
   }
   message.body = nlohmann::json::parse(payload, nullptr, false);
   if (message.body.is_discarded()) {
-    return fail("sandboxd message: invalid JSON");
+    return fail("sandboxd message: invalid JSON", EBADMSG);
   }
   if (!message.body.is_object()) {
-    return fail("sandboxd message: not a JSON object");
+    return fail("sandboxd message: not a JSON object", EBADMSG);
   }
   return message;
 }
+
+bool connection_closed(const Error& error) {
+  return error.code == 0 && error.message == "connection closed";
+}
+
+bool in_step(const Error& error) { return error.code == EBADMSG; }
 
 }  // namespace planificador::sandbox

@@ -16,6 +16,7 @@
 
 #include "planificador/os/pipe.hpp"
 #include "planificador/sandbox/bwrap_plan.hpp"
+#include "planificador/sandbox/messages.hpp"
 #include "planificador/sandbox/wire.hpp"
 
 namespace planificador::sandboxd {
@@ -137,10 +138,10 @@ std::string wait_ready(int control, std::chrono::milliseconds timeout) {
   }
   auto message = sandbox::receive_message(control);
   if (!message) {
-    return message.error().message == "connection closed" ? "" : message.error().message;
+    return sandbox::connection_closed(message.error()) ? "" : message.error().message;
   }
-  if (message->body.value("event", "") != "ready") {
-    return "unexpected first message " + message->body.dump();
+  if (!sandbox::decode<sandbox::Ready>(*message)) {
+    return "unexpected first message " + sandbox::describe(*message);
   }
   return "ready";
 }

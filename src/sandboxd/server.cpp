@@ -132,16 +132,7 @@ Result<void> Server::run() {
       if (!m_connection) {
         accept_connection();
       } else if (!m_connection_failed) {
-        auto message = sandbox::receive_message(m_connection.get());
-        if (message) {
-          handle_message(std::move(*message));
-        } else {
-          if (message.error().message != "connection closed") {
-            log("daemon connection: " + message.error().message);
-            reject(message.error().message);
-          }
-          m_connection_failed = true;
-        }
+        on_daemon_message();
       }
     }
     if (m_connection_failed) {
@@ -155,8 +146,8 @@ Result<void> Server::run() {
       log(reaped.error().message);
     }
     m_running = false;
-    send({{"event", "exited"},
-          {"error", "sandbox helper stopped by signal " + std::to_string(m_stop_signal)}});
+    send(sandbox::Exited{std::nullopt,
+                         "sandbox helper stopped by signal " + std::to_string(m_stop_signal)});
   }
   m_connection.reset();
   m_sandbox.reset();
@@ -328,49 +319,54 @@ Result<void> Server::clean_sandbox() {
     return fail("no sandbox");
   }
   const int control = m_sandbox->control();
-  if (auto sent = sandbox::send_message(control, {{"op", "clean"}}); !sent) {
+  if (auto sent = sandbox::send(control, sandbox::CleanRequest{}); !sent) {
     return fail("clean: " + sent.error().message);
   }
   pollfd fd{control, POLLIN, 0};
   if (::poll(&fd, 1, static_cast<int>(k_clean_timeout.count())) <= 0) {
     return fail("clean: no answer from the sandbox");
   }
-  auto answer = sandbox::receive_message(control);
-  if (!answer) {
-    return fail("clean: " + answer.error().message);
+  auto message = sandbox::receive_message(control);
+  if (!message) {
+    return fail("clean: " + message.error().message);
   }
-  if (!answer->body.value("ok", false)) {
-    return fail(answer->body.value("error", "clean: " + answer->body.dump()));
+  const auto answer = sandbox::decode_answer(*message);
+  const auto* reply = answer ? std::get_if<sandbox::Reply>(&*answer) : nullptr;
+  if (reply == nullptr || !reply->ok) {
+    return fail(reply != nullptr && !reply->error.empty()
+                    ? reply->error
+                    : "clean: unexpected answer " + sandbox::describe(*message));
   }
   return m_workspace.renew();
 }
 
 void Server::end_program(int wait_status) {
   m_running = false;
-  send({{"event", "exited"}, {"wait_status", wait_status}});
+  send(sandbox::Exited{wait_status, ""});
 }
 
 void Server::on_sandbox_message() {
   auto message = sandbox::receive_message(m_sandbox->control());
   if (message) {
-    const auto& body = message->body;
-    const std::string event = body.value("event", "");
-    if (event == "started" && m_running) {
-      send(body);
+    const auto answer = sandbox::decode_answer(*message);
+    const auto* started = answer ? std::get_if<sandbox::Started>(&*answer) : nullptr;
+    const auto* exited = answer ? std::get_if<sandbox::Exited>(&*answer) : nullptr;
+    if (started != nullptr && m_running) {
+      send(*started);
       return;
     }
-    if (event == "exited" && m_running && body.contains("wait_status") &&
-        body["wait_status"].is_number_integer()) {
-      end_program(body["wait_status"].get<int>());
+    if (exited != nullptr && m_running) {
+      if (exited->wait_status) {
+        end_program(*exited->wait_status);
+      } else {
+        m_running = false;
+        send(sandbox::Exited{std::nullopt, exited->error});
+      }
       return;
     }
-    if (event == "exited" && m_running && body.contains("error")) {
-      m_running = false;
-      send({{"event", "exited"}, {"error", body["error"]}});
-      return;
-    }
-    log("sandbox: unexpected message " + body.dump());
-  } else if (message.error().message != "connection closed") {
+    log("sandbox: unexpected message " + sandbox::describe(*message) +
+        (answer ? "" : " (" + answer.error().message + ")"));
+  } else if (!sandbox::connection_closed(message.error())) {
     log("sandbox: " + message.error().message);
   }
   on_sandbox_failure();
@@ -405,21 +401,6 @@ void Server::end_connection() {
   if (auto renewed = renew_sandbox(); !renewed) {
     log(renewed.error().message);
   }
-}
-
-void Server::send(const nlohmann::json& body) {
-  if (!m_connection || m_connection_failed) {
-    return;
-  }
-  if (auto sent = sandbox::send_message(m_connection.get(), body); !sent) {
-    log("daemon connection: " + sent.error().message);
-    m_connection_failed = true;
-  }
-}
-
-void Server::reject(const std::string& error) {
-  send({{"ok", false}, {"error", error}});
-  m_connection_failed = true;
 }
 
 }  // namespace planificador::sandboxd

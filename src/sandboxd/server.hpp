@@ -1,17 +1,17 @@
 #pragma once
 // The helper's main loop: one listening unix socket, one daemon connection at a time, one
 // started sandbox waiting for (or running) a program, everything driven by poll() over the
-// sockets and a signalfd. The messages are described in planificador/sandbox/wire.hpp.
+// sockets and a signalfd. The messages are typed in planificador/sandbox/messages.hpp.
 
 #include <optional>
 #include <string>
 
 #include "sandbox.hpp"
 #include "workspace.hpp"
-#include <nlohmann/json.hpp>
 
 #include "planificador/os/fd.hpp"
 #include "planificador/sandbox/bwrap_plan.hpp"
+#include "planificador/sandbox/messages.hpp"
 #include "planificador/sandbox/wire.hpp"
 #include "planificador/util/result.hpp"
 
@@ -62,15 +62,19 @@ class Server {
   void on_sandbox_failure();
   void accept_connection();
   void end_connection();
+  // Reads the daemon's next message and serves it; a body that is not a JSON object is
+  // answered with an error and the connection goes on.
+  void on_daemon_message();
   void handle_message(sandbox::Message message);
-  void handle_prepare(const nlohmann::json& body);
-  // Writes prepare's `files` list into the work directory; the refusal's text otherwise.
-  [[nodiscard]] std::optional<std::string> write_files(const nlohmann::json& files);
-  void handle_exec(sandbox::Message message);
+  void handle_prepare(const sandbox::PrepareRequest& request);
+  // Writes `files` into the work directory; the refusal's text otherwise.
+  [[nodiscard]] std::optional<std::string> write_files(const std::vector<sandbox::File>& files);
+  void handle_exec(const sandbox::ExecRequest& request, sandbox::Message& message);
   void handle_kill();
-  void handle_reset(const nlohmann::json& body);
+  void handle_reset(const sandbox::ResetRequest& request);
+  // Answers `error` and closes the connection at the next turn of the loop.
   void reject(const std::string& error);
-  void send(const nlohmann::json& body);
+  void send(const sandbox::Answer& answer);
 
   ServerOptions m_options;
   Workspace m_workspace;

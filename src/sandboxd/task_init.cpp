@@ -41,6 +41,16 @@ void report_status(int wait_status) {
   ::_exit(k_setup_failed);
 }
 
+// Says on the program's stderr why its exec message was refused and ends the task with
+// status 125, as a failed setup does.
+[[noreturn]] void exec_refused(const std::string& why) {
+  write_text("planificador: task init: ");
+  write_text(why.c_str());
+  write_text("\n");
+  report_status(W_EXITCODE(k_setup_failed, 0));
+  ::_exit(k_setup_failed);
+}
+
 // Moves `sources[i]` to descriptor `first + i` and closes everything from `last_kept + 1`
 // up: the zygote's connection to the helper and its signalfd stay out of the task.
 void place_descriptors(const int* sources, std::size_t count, int first, int last_kept) {
@@ -115,21 +125,31 @@ int run_program(SpawnRequest& request) {
   const char* failed = set_up_task(baseline);
   const int setup_errno = errno;
   auto message = sandbox::receive_message(k_control_fd);
-  if (!message) {
+  if (!message && !sandbox::in_step(message.error())) {
     ::_exit(k_setup_failed);  // the zygote went away: no task to report to
   }
-  auto request = parse_exec(*message);
-  if (!request) {
+  auto exec = message ? sandbox::decode<sandbox::ProgramExec>(*message)
+                      : Result<sandbox::ProgramExec>(tl::unexpected(message.error()));
+  if (message && message->fds.size() == sandbox::k_exec_fds) {
+    const std::array<int, 3> stdio{message->fds[0].get(), message->fds[1].get(),
+                                   message->fds[2].get()};
+    place_descriptors(stdio.data(), stdio.size(), 0, k_status_fd);
+  }
+  ::close(k_control_fd);
+  if (!exec) {
+    // Without the program's three descriptors its stderr is the zygote's, closed by now:
+    // only the status tells.
+    if (message && message->fds.size() == sandbox::k_exec_fds) {
+      exec_refused(exec.error().message);
+    }
+    report_status(W_EXITCODE(k_setup_failed, 0));
     ::_exit(k_setup_failed);
   }
-  const std::array<int, 3> program{message->fds[0].get(), message->fds[1].get(),
-                                   message->fds[2].get()};
-  place_descriptors(program.data(), program.size(), 0, k_status_fd);
-  ::close(k_control_fd);
   if (failed != nullptr) {
     setup_failed(failed, setup_errno);
   }
-  const int program_status = run_program(*request);
+  SpawnRequest request{std::move(exec->argv), std::move(exec->env), exec->rlimit_cpu_s, {}};
+  const int program_status = run_program(request);
   end_the_rest();
   // Only now, with no process of the task left, the status; the namespaces are torn down
   // after it, while the zygote goes on.
@@ -164,9 +184,9 @@ Result<PreparedTask> prepare_task(const ProcessBaseline& baseline) {
   return PreparedTask{static_cast<pid_t>(pid), std::move(control), std::move(status->read)};
 }
 
-Result<void> launch_task(PreparedTask& task, const sandbox::Message& message) {
-  const std::array<int, 3> fds{message.fds[0].get(), message.fds[1].get(), message.fds[2].get()};
-  auto sent = sandbox::send_message(task.control.get(), message.body, fds);
+Result<void> launch_task(PreparedTask& task, const sandbox::ProgramExec& program,
+                         const std::array<int, 3>& stdio) {
+  auto sent = sandbox::send(task.control.get(), program, stdio);
   task.control.reset();
   if (!sent) {
     return fail("hand the program to the task init: " + sent.error().message);
@@ -189,39 +209,11 @@ Result<int> task_status(const os::Fd& status, pid_t init) {
   do {
     reaped = ::waitpid(init, &init_status, __WALL);
   } while (reaped < 0 && errno == EINTR);
-  const std::string how =
-      reaped < 0                 ? "ended"
-      : WIFSIGNALED(init_status) ? "was killed by signal " + std::to_string(WTERMSIG(init_status))
-                                 : "exited with status " + std::to_string(WEXITSTATUS(init_status));
+  const std::string how = reaped < 0 ? "ended"
+                          : WIFSIGNALED(init_status)
+                              ? "was killed by signal " + std::to_string(WTERMSIG(init_status))
+                              : "exited with status " + std::to_string(WEXITSTATUS(init_status));
   return fail("the task's init " + how + " without a status of its program");
-}
-
-std::optional<SpawnRequest> parse_exec(const sandbox::Message& message) {
-  const auto& body = message.body;
-  SpawnRequest program;
-  for (const char* key : {"argv", "env"}) {
-    const auto found = body.find(key);
-    if (found == body.end() || !found->is_array()) {
-      return std::nullopt;
-    }
-    auto& target = std::strcmp(key, "argv") == 0 ? program.argv : program.env;
-    for (const auto& value : *found) {
-      if (!value.is_string()) {
-        return std::nullopt;
-      }
-      target.push_back(value.get<std::string>());
-    }
-  }
-  if (const auto cpu = body.find("rlimit_cpu_s"); cpu != body.end()) {
-    if (!cpu->is_number_unsigned()) {
-      return std::nullopt;
-    }
-    program.rlimit_cpu_s = cpu->get<std::uint64_t>();
-  }
-  if (program.argv.empty() || message.fds.size() != 3) {
-    return std::nullopt;
-  }
-  return program;
 }
 
 }  // namespace planificador::sandboxd

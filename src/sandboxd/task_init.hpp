@@ -19,6 +19,7 @@
 // IPC object or message queue behind, nor a socket, a network counter or a trace in the
 // PID counter.
 
+#include <array>
 #include <optional>
 #include <sys/types.h>
 
@@ -26,7 +27,7 @@
 #include "spawn.hpp"
 
 #include "planificador/os/fd.hpp"
-#include "planificador/sandbox/wire.hpp"
+#include "planificador/sandbox/messages.hpp"
 #include "planificador/util/result.hpp"
 
 namespace planificador::sandboxd {
@@ -44,17 +45,14 @@ struct PreparedTask {
 // (status 125). Returns the waiting init, or an Error naming the call that failed.
 [[nodiscard]] Result<PreparedTask> prepare_task(const ProcessBaseline& baseline);
 
-// Hands `message`, an exec (see parse_exec), with its three descriptors to the waiting
-// init and closes the zygote's end of its control socket.
-[[nodiscard]] Result<void> launch_task(PreparedTask& task, const sandbox::Message& message);
+// Hands `program` with its descriptors `stdio` (stdin, stdout, stderr) to the waiting init
+// and closes the zygote's end of its control socket. An exec the task init cannot decode
+// ends with status 125, its reason on the program's stderr.
+[[nodiscard]] Result<void> launch_task(PreparedTask& task, const sandbox::ProgramExec& program,
+                                       const std::array<int, 3>& stdio);
 
 // Returns the program's wait status as task init `init` reported it on `status` (readable:
 // by then no process of the task is left); an Error when the task init died without one.
 [[nodiscard]] Result<int> task_status(const os::Fd& status, pid_t init);
-
-// Returns the program an exec message asks for: {"argv":[...],"env":[...],
-// "rlimit_cpu_s":N} with three descriptors (stdin, stdout, stderr); nullopt when the
-// message is not that.
-[[nodiscard]] std::optional<SpawnRequest> parse_exec(const sandbox::Message& message);
 
 }  // namespace planificador::sandboxd

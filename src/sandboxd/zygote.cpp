@@ -26,6 +26,7 @@
 #include "spawn.hpp"
 #include "task_init.hpp"
 
+#include "planificador/sandbox/messages.hpp"
 #include "planificador/sandbox/wire.hpp"
 
 namespace planificador::sandboxd {
@@ -123,7 +124,7 @@ class Zygote {
       : m_control(control), m_signals(std::move(signals)), m_baseline(baseline) {}
 
   int run() {
-    if (!send({{"event", "ready"}})) {
+    if (!send(sandbox::Ready{})) {
       return 1;
     }
     prepare_next();
@@ -144,10 +145,12 @@ class Zygote {
       }
       if (fds[0].revents != 0) {
         auto message = sandbox::receive_message(m_control);
-        if (!message) {
-          return message.error().message == "connection closed" ? 0 : 1;
+        if (!message && !sandbox::in_step(message.error())) {
+          return sandbox::connection_closed(message.error()) ? 0 : 1;
         }
-        if (!on_message(std::move(*message))) {
+        const bool answered = message ? on_message(std::move(*message))
+                                      : send(sandbox::Reply{false, false, message.error().message});
+        if (!answered) {
           return 1;
         }
       }
@@ -155,19 +158,28 @@ class Zygote {
   }
 
  private:
-  bool send(const nlohmann::json& body) {
-    return static_cast<bool>(sandbox::send_message(m_control, body));
+  template <class T>
+  bool send(const T& message) {
+    return static_cast<bool>(sandbox::send(m_control, message));
   }
 
+  // Serves one request; false when the helper can no longer be answered.
   bool on_message(sandbox::Message message) {
-    const std::string op = message.body.value("op", "");
-    if (op == "exec" && !m_program) {
-      return start(message);
+    auto request = sandbox::decode_zygote_request(message);
+    if (!request) {
+      // The helper waits for an exec's "exited", whatever was wrong with it.
+      if (sandbox::is_exec(message)) {
+        return send(sandbox::Exited{std::nullopt, request.error().message});
+      }
+      return send(sandbox::Reply{false, false, request.error().message});
     }
-    if (op == "clean" && !m_program) {
-      return clean();
+    if (m_program) {
+      return send(sandbox::Reply{false, false, "a program is running"});
     }
-    return false;
+    if (const auto* program = std::get_if<sandbox::ProgramExec>(&*request)) {
+      return start(*program, message);
+    }
+    return clean();
   }
 
   // Has a task init waiting for the next program, unless one is already (a failure is
@@ -180,30 +192,29 @@ class Zygote {
     }
   }
 
-  bool start(sandbox::Message& message) {
-    if (!parse_exec(message)) {
-      return false;
-    }
+  bool start(const sandbox::ProgramExec& program, sandbox::Message& message) {
     if (!m_next) {
       auto prepared = prepare_task(m_baseline);
       if (!prepared) {
         message.fds.clear();
-        return send({{"event", "exited"}, {"error", prepared.error().message}});
+        return send(sandbox::Exited{std::nullopt, prepared.error().message});
       }
       m_next = std::move(*prepared);
     }
     PreparedTask task = std::move(*m_next);
     m_next.reset();
-    auto launched = launch_task(task, message);
+    const std::array<int, 3> stdio{message.fds[0].get(), message.fds[1].get(),
+                                   message.fds[2].get()};
+    auto launched = launch_task(task, program, stdio);
     // Only the task holds the task's pipes from here on.
     message.fds.clear();
     if (!launched) {
       (void)::kill(task.init, SIGKILL);
-      return send({{"event", "exited"}, {"error", launched.error().message}});
+      return send(sandbox::Exited{std::nullopt, launched.error().message});
     }
     m_program = task.init;
     m_status = std::move(task.status);
-    return send({{"event", "started"}, {"pid", task.init}});
+    return send(sandbox::Started{task.init});
   }
 
   // Reaps the task inits that have ended (their status came through the pipe before).
@@ -223,9 +234,9 @@ class Zygote {
     m_program.reset();
     m_status.reset();
     if (!program_status) {
-      return send({{"event", "exited"}, {"error", program_status.error().message}});
+      return send(sandbox::Exited{std::nullopt, program_status.error().message});
     }
-    return send({{"event", "exited"}, {"wait_status", *program_status}});
+    return send(sandbox::Exited{*program_status, ""});
   }
 
   bool clean() {
@@ -241,16 +252,16 @@ class Zygote {
       problems += " settings of the zygote changed: " + moved;
     }
     if (!problems.empty()) {
-      return send({{"ok", false}, {"error", "sandbox not clean:" + problems}});
+      return send(sandbox::Reply{false, false, "sandbox not clean:" + problems});
     }
-    const bool sent = send({{"ok", true}});
+    const bool sent = send(sandbox::Reply{});
     prepare_next();
     return sent;
   }
 
   int m_control;
   os::Fd m_signals;
-  ProcessBaseline m_baseline;         // what every program starts with
+  ProcessBaseline m_baseline;          // what every program starts with
   std::optional<PreparedTask> m_next;  // waiting for the next program
   std::optional<pid_t> m_program;      // the running task's init
   os::Fd m_status;                     // where that task init leaves the program's status

@@ -4,19 +4,14 @@
 // connection to the helper and runs each as its child, so a warm sandbox costs a fork per
 // program, not a Bubblewrap start.
 //
-// Its conversation with the helper uses the framing of planificador/sandbox/wire.hpp:
-//   zygote → {"event":"ready"}                        once, when it listens
-//   helper → {"op":"exec","argv":[...],"env":[...],"rlimit_cpu_s":N} + fds [in, out, err]
-//            ("env" is the program's whole environment; "rlimit_cpu_s" optional)
-//   zygote → {"event":"started","pid":N}               N as seen inside the sandbox
-//            {"event":"exited","wait_status":S}        after the program ended and every
-//                                                      other process of the namespace was
-//                                                      killed and reaped
-//   helper → {"op":"clean"} (no program running)
-//   zygote → {"ok":true} once no process but itself is left and every System V IPC object
-//            and POSIX message queue of the sandbox is removed, else {"ok":false,"error":…}
-// The zygote exits when the helper closes the connection; anything it cannot parse ends
-// it too (the helper then replaces the sandbox).
+// Its conversation with the helper is typed in planificador/sandbox/messages.hpp (Ready,
+// ProgramExec, Started, Exited, CleanRequest, Reply), framed as wire.hpp says. Exited comes
+// after the program ended and every other process of the namespace was killed and reaped;
+// a clean is answered ok once no process but the zygote is left and every System V IPC
+// object and POSIX message queue of the sandbox is removed. A message it cannot decode, or
+// one that does not fit (an exec or a clean while a program runs), is answered with an
+// error and the zygote goes on; it exits when the helper closes the connection or the
+// stream is out of step (the helper then replaces the sandbox).
 
 namespace planificador::sandboxd {
 

@@ -2,6 +2,7 @@
 #include <chrono>
 #include <csignal>
 #include <set>
+#include <span>
 #include <sys/wait.h>
 #include <thread>
 
@@ -329,28 +330,112 @@ TEST_F(Sandboxd, TreatsAClosedConnectionAsAReset) {
   EXPECT_EQ(result.out, "");
 }
 
-TEST_F(Sandboxd, AnswersAndClosesOnAnUnknownOpOrBadJson) {
-  auto reply = request(connection(), {{"op", "launch-missiles"}});
-  EXPECT_EQ(reply["ok"], false);
-  EXPECT_NE(reply.value("error", "").find("launch-missiles"), std::string::npos);
-  auto closed = receive_message(connection());
-  ASSERT_FALSE(closed);
-  EXPECT_EQ(closed.error().message, "connection closed");
+// Runs a program that reads stdin, writes to both streams and exits 5, and checks all of
+// it: the connection still serves after whatever came before.
+void expect_still_serves(int connection) {
+  auto result = run(connection, {"sh", "-c", "tr a-z A-Z; echo err >&2; exit 5"}, "still here\n");
+  EXPECT_EQ(result.started.value("event", ""), "started") << result.started;
+  ASSERT_TRUE(WIFEXITED(result.status())) << result.exited;
+  EXPECT_EQ(WEXITSTATUS(result.status()), 5);
+  EXPECT_EQ(result.out, "STILL HERE\n");
+  EXPECT_EQ(result.err, "err\n");
+}
 
-  os::Fd again = m_helper.connect();
-  const std::string garbage = std::string("\0\0\0\4", 4) + "{no}";
-  ASSERT_EQ(::write(again.get(), garbage.data(), garbage.size()), 8);
-  reply = receive(again.get());
-  EXPECT_EQ(reply["ok"], false);
-  EXPECT_FALSE(receive_message(again.get()));
+// Sends `body` with the first `count` of an exec's three descriptors and returns the
+// answer, after checking that the helper kept no copy of them.
+nlohmann::json send_exec(int connection, const nlohmann::json& body, std::size_t count = 3) {
+  Stdio stdio;
+  const std::array<int, 3> fds{stdio.stdin_read.get(), stdio.stdout_write.get(),
+                               stdio.stderr_write.get()};
+  EXPECT_TRUE(send_message(connection, body, std::span<const int>(fds.data(), count)));
+  stdio.stdin_read.reset();
+  stdio.stdout_write.reset();
+  stdio.stderr_write.reset();
+  auto answer = receive(connection);
+  EXPECT_EQ(read_to_eof(stdio.stdout_read.get(), std::chrono::seconds(5)), "");
+  EXPECT_EQ(read_to_eof(stdio.stderr_read.get(), std::chrono::seconds(5)), "");
+  return answer;
+}
+
+nlohmann::json refused(const std::string& error) { return {{"ok", false}, {"error", error}}; }
+
+nlohmann::json exited_with(const std::string& error) {
+  return {{"event", "exited"}, {"error", error}};
+}
+
+TEST_F(Sandboxd, AnswersABodyThatIsNotAJsonObjectAndGoesOn) {
+  const std::string invalid = std::string("\0\0\0\4", 4) + "{no}";
+  ASSERT_EQ(::write(connection(), invalid.data(), invalid.size()), 8);
+  EXPECT_EQ(receive(connection()), refused("sandboxd message: invalid JSON"));
+  for (const auto& body : {nlohmann::json::array({"exec", "true"}), nlohmann::json("exec"),
+                           nlohmann::json(42), nlohmann::json()}) {
+    EXPECT_EQ(request(connection(), body), refused("sandboxd message: not a JSON object")) << body;
+  }
+  // Even with an exec's descriptors attached it cannot be taken for one: a reply, and the
+  // descriptors are not kept.
+  EXPECT_EQ(send_exec(connection(), nlohmann::json::array({{{"op", "exec"}}})),
+            refused("sandboxd message: not a JSON object"));
+  expect_still_serves(connection());
+}
+
+TEST_F(Sandboxd, AnswersAnUnknownOrMissingOpAndGoesOn) {
+  EXPECT_EQ(request(connection(), {{"op", "launch-missiles"}}),
+            refused("unknown op `launch-missiles`"));
+  EXPECT_EQ(request(connection(), {{"op", "clean"}}), refused("unknown op `clean`"))
+      << "the zygote's op is not the daemon's";
+  EXPECT_EQ(request(connection(), nlohmann::json::object()), refused("message without an `op`"));
+  EXPECT_EQ(request(connection(), {{"op", 7}, {"files", nlohmann::json::array()}}),
+            refused("message without an `op`"));
+  expect_still_serves(connection());
+}
+
+TEST_F(Sandboxd, AnswersAPrepareWithFilesOfTheWrongTypeAndWritesNone) {
+  EXPECT_EQ(request(connection(), {{"op", "prepare"}, {"files", "main.py"}}),
+            refused("prepare: `files` is not an array"));
+  const auto as_array = nlohmann::json::array({nlohmann::json::array({"main.py", "eA=="})});
+  EXPECT_EQ(request(connection(), {{"op", "prepare"}, {"files", as_array}}),
+            refused("prepare: a file needs string `path` and `data`"));
+  EXPECT_EQ(
+      request(connection(), {{"op", "prepare"}, {"files", {{{"path", 5}, {"data", "eA=="}}}}}),
+      refused("prepare: a file needs string `path` and `data`"));
+  EXPECT_EQ(request(connection(), {{"op", "prepare"}}), refused("prepare: `files` is missing"));
+  // A list that does not decode is refused before any of it is written.
+  const auto list = nlohmann::json::array({file_entry("first", "1"), nlohmann::json(5)});
+  EXPECT_EQ(request(connection(), {{"op", "prepare"}, {"files", list}}),
+            refused("prepare: a file needs string `path` and `data`"));
+  EXPECT_TRUE(entries_of(m_helper.root + "/work").empty());
+  expect_still_serves(connection());
+}
+
+TEST_F(Sandboxd, AnswersAnExecWithABadArgvWithAnExitedAndGoesOn) {
+  EXPECT_EQ(send_exec(connection(), {{"op", "exec"}, {"argv", "sh -c true"}}),
+            exited_with("exec: `argv` is not an array of strings"));
+  EXPECT_EQ(send_exec(connection(), {{"op", "exec"}, {"argv", {"sh", 1}}}),
+            exited_with("exec: `argv` is not an array of strings"));
+  EXPECT_EQ(send_exec(connection(), {{"op", "exec"}, {"argv", nlohmann::json::array()}}),
+            exited_with("exec: argv is empty"));
+  EXPECT_EQ(send_exec(connection(), {{"op", "exec"}, {"argv", {""}}}),
+            exited_with("exec: argv is empty"));
+  EXPECT_EQ(send_exec(connection(), {{"op", "exec"}}), exited_with("exec: `argv` is missing"));
+  EXPECT_EQ(send_exec(connection(), {{"op", "exec"}, {"argv", {"true"}}, {"rlimit_cpu_s", 0}}),
+            exited_with("exec: `rlimit_cpu_s` is not a positive integer"));
+  // Not the task's input at fault but the daemon's message: no "rejected", and nothing of
+  // the exec is written.
+  EXPECT_EQ(send_exec(connection(), {{"op", "exec"},
+                                     {"argv", {"true"}},
+                                     {"files", {{{"path", "a"}, {"data", "abc"}}}}}),
+            exited_with("file `a`: `data` is not base64: length 3 is not a multiple of 4"));
+  EXPECT_TRUE(entries_of(m_helper.root + "/work").empty());
+  expect_still_serves(connection());
 }
 
 TEST_F(Sandboxd, RefusesAnExecWithoutThreeDescriptors) {
-  ASSERT_TRUE(send_message(connection(), {{"op", "exec"}, {"argv", {"true"}}}));
-  const auto reply = receive(connection());
-  EXPECT_EQ(reply["event"], "exited");
-  EXPECT_NE(reply.value("error", "").find("3 descriptors"), std::string::npos);
-  EXPECT_EQ(run(connection(), {"true"}).status(), 0) << "the connection stays usable";
+  for (const std::size_t count : {0U, 1U, 2U}) {
+    EXPECT_EQ(send_exec(connection(), {{"op", "exec"}, {"argv", {"sh", "-c", "echo ran"}}}, count),
+              exited_with("exec: expected 3 descriptors (stdin, stdout, stderr), got " +
+                          std::to_string(count)));
+  }
+  expect_still_serves(connection());
 }
 
 TEST_F(Sandboxd, RefusesASecondExecWhileOneRuns) {

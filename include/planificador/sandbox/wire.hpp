@@ -6,54 +6,33 @@
 //
 // The helper creates its socket under a temporary name and renames it to k_socket_name
 // once it listens, so the socket's existence means "ready to accept". It serves one
-// connection at a time; one connection serves one task at a time:
-//   daemon → {"op":"prepare","files":[{"path":"main.py","data":"<base64>","mode":493}]}
-//            "mode" is optional (default 0644 = 420), permission bits only (<= 0777);
-//            each file is created new (O_EXCL) in the work directory, intermediate
-//            directories are created as needed; prepare may come more than once.
-//   helper → {"ok":true} | {"ok":false,"error":"file `../x`: path escapes the work directory"}
-//            (files before the failing one stay written; the task should be reset)
-//   daemon → {"op":"exec","argv":[...],"env":["K=V",...],"rlimit_cpu_s":N,"files":[...]}
-//            + fds [stdin, stdout, stderr]  (exactly 3; "env", "rlimit_cpu_s", "files"
-//            optional). "files" is prepare's list, written before the program starts (one
-//            round trip instead of two); when one is refused the answer is
-//            {"event":"exited","error":"file `../x`: ...","rejected":true} and nothing runs.
-//            The program sees exactly `env`, plus PATH and HOME=/work when not in it.
-//            rlimit_cpu_s (a positive integer) is RLIMIT_CPU, a backstop to the daemon's own
-//            CPU accounting. The helper closes its copies of the fds once the program has
-//            been forked, so the pipes reach EOF when the program's tree is gone.
-//            The sandbox is started before the exec comes (at the helper's start and by
-//            every reset), so an exec costs a fork inside it, not a Bubblewrap start.
-//   helper → {"event":"started","pid":N}     (N: the program, as the sandbox sees it)
-//            ... {"event":"exited","wait_status":S}   (S: the program's raw wait status, as
-//                                                      waitpid() gives it: WIFSIGNALED(S)
-//                                                      for a signal, never bwrap's 128+N)
-//            or  {"event":"exited","error":"..."}      (the sandbox could not start it; may
-//                                                      come without "started", e.g. for an
-//                                                      exec with a bad argv, env or fds)
-//            Every exec gets exactly one "exited", sent only after every process of the
-//            task has been killed and reaped (so all writers of the passed pipes are gone).
-//            When the program's status could not be seen (the tree was killed on request,
-//            or its status reporter was killed, e.g. by the OOM killer), S is the status of
-//            a SIGKILL (9).
-//   daemon → {"op":"kill"}   at any time: the running program's whole tree is killed (with
-//                            its sandbox) and its "exited" event follows. No reply of its
-//                            own; a no-op when nothing runs (its "exited" may be on the way).
-//   (exec may come again after "exited": compile, then run, in the same work directory)
-//   daemon → {"op":"reset","isolation":"strict"|"fast"}  (default "strict")
-//                           → helper kills every process of the task (a running program's
-//                              "exited" comes first) and wipes the work directory, /tmp,
-//                              /var/tmp and /dev/shm. "strict": the sandbox is replaced by a
-//                              new one (new namespaces). "fast": the sandbox stays once its
-//                              zygote proved it empty (no process, no IPC object left);
-//                              otherwise it is replaced. Answers {"ok":true,"clean":true}
-//                              when the next sandbox is ready, or {"ok":false,"error":"..."};
-//                              the connection then serves the next task.
+// connection at a time; one connection serves one task at a time. The messages, and how
+// each is answered, are typed in planificador/sandbox/messages.hpp.
+//
+// Files of a prepare (or an exec) are created new (O_EXCL) in the work directory, with
+// intermediate directories as needed; a list that does not decode is refused before any is
+// written, and when the work directory refuses one, those before it stay written (the task
+// should be reset). The program sees exactly the exec's `env`, plus PATH and HOME=/work
+// when not in it; rlimit_cpu_s is RLIMIT_CPU, a backstop to the daemon's own CPU
+// accounting. The helper closes its copies of the descriptors once the program has been
+// forked, so the pipes reach EOF when the program's tree is gone. The sandbox is started
+// before the exec comes (at the helper's start and by every reset), so an exec costs a
+// fork inside it, not a Bubblewrap start. Every exec gets exactly one "exited", sent only
+// after every process of the task has been killed and reaped (so all writers of the passed
+// pipes are gone); when the program's status could not be seen (the tree was killed on
+// request, or its status reporter was killed, e.g. by the OOM killer), it is the status of
+// a SIGKILL (9). Exec may come again after "exited": compile, then run, in the same work
+// directory.
+//
+// A kill is a no-op when nothing runs (its "exited" may be on the way). A reset
+// kills every process of the task and wipes the work directory, /tmp, /var/tmp and
+// /dev/shm; "strict" replaces the sandbox by a new one (new namespaces), "fast" keeps it
+// once its zygote proved it empty (no process, no IPC object left), else replaces it; it is
+// answered when the next sandbox is ready, and the connection then serves the next task.
+//
 // When the helper itself is told to stop (SIGTERM, SIGINT, SIGHUP, SIGQUIT: the engine
 // stops the container) while a program runs, the program's tree is killed and its exec
 // answered {"event":"exited","error":"sandbox helper stopped by signal N"}.
-// A message that is not a JSON object, has an unknown or missing "op", or an exec while a
-// program runs, is answered {"ok":false,"error":"..."} and the helper closes the connection.
 // A connection closed by the daemon is a reset. The helper takes the next connection
 // only after that reset is done.
 
@@ -91,7 +70,15 @@ struct Message {
 // Receives one message. Returns an Error with code 0 and message "connection closed" on a
 // clean EOF before any byte, and an Error for truncation, oversize, a non-object or invalid
 // JSON, or descriptors cut off (more than k_max_fds). Received descriptors are O_CLOEXEC.
-// After an Error the stream is out of step: close the connection.
+// After an Error the stream is out of step (close the connection), unless in_step() says
+// the frame was whole and only its body was not a JSON object.
 [[nodiscard]] Result<Message> receive_message(int socket);
+
+// Returns true when `error`, from receive_message(), is the clean EOF before a message.
+[[nodiscard]] bool connection_closed(const Error& error);
+
+// Returns true when `error`, from receive_message(), left the stream in step: a whole frame
+// whose body is not a JSON object (its code is EBADMSG). The next message can be read.
+[[nodiscard]] bool in_step(const Error& error);
 
 }  // namespace planificador::sandbox

@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "planificador/sandbox/messages.hpp"
 #include "planificador/sandbox/wire.hpp"
 
 namespace planificador::backend::docker {
@@ -241,8 +242,9 @@ PoolStats Pool::stats() const {
 }
 
 Result<void> request_reset(int socket, config::Isolation isolation) {
-  const char* name = isolation == config::Isolation::fast ? "fast" : "strict";
-  if (auto sent = sandbox::send_message(socket, {{"op", "reset"}, {"isolation", name}}); !sent) {
+  const sandbox::ResetRequest reset{
+      isolation == config::Isolation::fast ? sandbox::Isolation::fast : sandbox::Isolation::strict};
+  if (auto sent = sandbox::send(socket, reset); !sent) {
     return fail("send reset: " + sent.error().message);
   }
   return {};
@@ -256,18 +258,23 @@ Result<void> await_reset(int socket, std::chrono::milliseconds timeout) {
     if (::poll(&fd, 1, static_cast<int>(std::max<long long>(left, 0))) <= 0) {
       return fail("no answer to reset within " + std::to_string(timeout.count()) + " ms");
     }
-    auto answer = sandbox::receive_message(socket);
+    auto message = sandbox::receive_message(socket);
+    if (!message) {
+      return fail("reset: " + message.error().message);
+    }
+    const auto answer = sandbox::decode_answer(*message);
     if (!answer) {
       return fail("reset: " + answer.error().message);
     }
-    const auto& body = answer->body;
-    if (body.contains("event")) {
+    const auto* reply = std::get_if<sandbox::Reply>(&*answer);
+    if (reply == nullptr) {
       continue;  // the "exited" of a program the reset killed
     }
-    if (body.value("ok", false) && body.value("clean", false)) {
+    if (reply->ok && reply->clean) {
       return {};
     }
-    return fail("reset: " + body.value("error", "not clean: " + body.dump()));
+    return fail("reset: " + (reply->error.empty() ? "not clean: " + sandbox::describe(*message)
+                                                  : reply->error));
   }
 }
 

@@ -4,8 +4,7 @@
 
 #include "planificador/backend/docker/exec_session.hpp"
 #include "planificador/backend/docker/outcome.hpp"
-#include "planificador/sandbox/wire.hpp"
-#include "planificador/util/base64.hpp"
+#include "planificador/sandbox/messages.hpp"
 
 namespace planificador::backend::docker {
 namespace {
@@ -14,11 +13,12 @@ using protocol::Status;
 
 // The code and the task's files, as the helper writes them into the work directory
 // before the first program starts.
-nlohmann::json files_of(const TaskSpec& spec) {
-  nlohmann::json files = nlohmann::json::array();
-  files.push_back({{"path", spec.runner->file}, {"data", base64_encode(spec.code)}});
+std::vector<sandbox::File> files_of(const TaskSpec& spec) {
+  std::vector<sandbox::File> files;
+  files.reserve(spec.options.files.size() + 1);
+  files.push_back(sandbox::File{spec.runner->file, spec.code});
   for (const auto& file : spec.options.files) {
-    files.push_back({{"path", file.path}, {"data", base64_encode(file.content)}});
+    files.push_back(sandbox::File{file.path, file.content});
   }
   return files;
 }
@@ -114,7 +114,7 @@ TaskResult run_task(Container& container, const TaskSpec& spec, OutputSink& sink
                   false,
                   spec.limits.wall_ms,
                   spec.limits.cpu_ms,
-                  runner.compile.empty() ? files_of(spec) : nlohmann::json()};
+                  runner.compile.empty() ? files_of(spec) : std::vector<sandbox::File>()};
   if (auto reset = container.cgroup().reset_memory_peak(); !reset) {
     spdlog::debug("reset memory peak: {}", reset.error().message);
   }

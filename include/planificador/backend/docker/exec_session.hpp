@@ -1,6 +1,8 @@
 #pragma once
-// One exec through planificador-sandboxd (compile or run): the pipes, the poll loop that
-// streams output, feeds stdin and watches the limits, and the kill when one is crossed.
+// One exec through planificador-sandboxd (compile or run): the pipes, and the poll loop
+// that streams output, feeds stdin and reads the cgroup, carrying out what the exec's
+// ExecPolicy (exec_policy.hpp) decides: when output goes out, which limit was crossed,
+// the kill.
 
 #include <cstdint>
 #include <functional>
@@ -9,29 +11,16 @@
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "planificador/backend/backend.hpp"
+#include "planificador/backend/docker/exec_policy.hpp"
 #include "planificador/os/cgroup.hpp"
 #include "planificador/os/event.hpp"
+#include "planificador/sandbox/messages.hpp"
 #include "planificador/util/result.hpp"
 
 namespace planificador::backend::docker {
 
-// The daemon's own reason to stop an exec, if it had one.
-// memory_limit: memory and socket buffers together crossed the container's limit where the
-// kernel does not kill for it (cgroup v1 socket accounting, os/cgroup.hpp). frame_limit:
-// the output came as more frames than OutputBudget::max_frames.
-enum class Verdict {
-  none,
-  time_limit,
-  cpu_limit,
-  memory_limit,
-  output_limit,
-  frame_limit,
-  cancelled
-};
-
+// What one exec runs, with what, and within which limits.
 struct ExecRequest {
   std::vector<std::string> argv;
   std::vector<std::string> env;  // "KEY=value"
@@ -39,9 +28,10 @@ struct ExecRequest {
   bool merge_output = false;  // stdout and stderr into one pipe, delivered as Stream::err
   std::uint64_t wall_ms = 0;
   std::uint64_t cpu_ms = 0;
-  nlohmann::json files;  // the files to write before the program starts (the wire's list)
+  std::vector<sandbox::File> files;  // written before the program starts (none: empty)
 };
 
+// How one exec ended.
 struct ExecResult {
   Verdict verdict = Verdict::none;
   std::optional<int> wait_status;  // the program's raw wait status, when it ran and ended
@@ -49,24 +39,6 @@ struct ExecResult {
   bool rejected = false;           // the helper refused a file: the task's input is at fault
   std::uint64_t wall_ms = 0;
   std::uint64_t cpu_ns = 0;  // the container cgroup's CPU time during the exec
-};
-
-// Frames one task may send by default: far above what coalesced output of any sane
-// program needs (a 64 KiB chunk or a flush_ms window each), far below a frame per byte.
-inline constexpr std::uint64_t k_default_max_frames = 100'000;
-
-// The output allowance of a whole task (stdout + stderr of every exec together).
-struct OutputBudget {
-  std::uint64_t limit = 0;
-  std::uint64_t delivered = 0;
-  std::size_t chunk_bytes = 65536;
-  // How long read output may wait to be delivered together with what follows (SPEC:
-  // output.flush_ms); 0 delivers every read at once.
-  std::uint64_t flush_ms = 0;
-  // The most APPEND frames the task may cause, and how many it did; beyond, it ends as an
-  // output limit (each frame costs the daemon and the consumer, whatever its size).
-  std::uint64_t max_frames = k_default_max_frames;
-  std::uint64_t frames = 0;
 };
 
 // What an exec runs against: the helper connection, the container's cgroup, where output

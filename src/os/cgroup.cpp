@@ -332,9 +332,14 @@ Result<bool> Cgroup::memory_pinned_at_limit() const {
 }
 
 void Cgroup::open_files() {
+  // Every reading a task's checks make, once: each opens the files it keeps.
   (void)cpu_usage_ns();
   (void)oom_kills();
   (void)reset_memory_peak();
+  (void)page_cache_bytes();
+  (void)over_memory_limit();
+  (void)memory_limit_hits();
+  (void)memory_pinned_at_limit();
 }
 
 Result<std::uint64_t> Cgroup::page_cache_bytes() const {

@@ -2,12 +2,21 @@
 
 #include <exception>
 #include <iostream>
+#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 namespace planificador::program {
+
+void raise_file_limit() {
+  struct rlimit files {};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    (void)::setrlimit(RLIMIT_NOFILE, &files);
+  }
+}
 
 int serve_main(const ServerProgram& program, int argc, char** argv) {
   CLI::App app{program.name + ": " + program.description};
@@ -40,6 +49,7 @@ int serve_main(const ServerProgram& program, int argc, char** argv) {
     std::cerr << program.name << ": --config FILE is required (see --help)\n";
     return k_usage_error;
   }
+  raise_file_limit();
   try {
     return program.run(config_path, log_level);
   } catch (const std::exception& error) {

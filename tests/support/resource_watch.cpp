@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "daemon_process.hpp"
@@ -75,6 +76,25 @@ std::optional<std::size_t> open_fd_count(pid_t pid) {
     ++count;
   }
   return count;
+}
+
+std::map<std::string, std::size_t> open_fd_targets(pid_t pid) {
+  std::map<std::string, std::size_t> targets;
+  std::error_code error;
+  fs::directory_iterator it("/proc/" + std::to_string(pid) + "/fd", error);
+  for (; !error && it != fs::directory_iterator(); it.increment(error)) {
+    std::string target = fs::read_symlink(it->path(), error).string();
+    if (error) {
+      error.clear();
+      continue;
+    }
+    // "socket:[1234]" and "anon_inode:[eventfd]" name a kind; a path names itself.
+    if (const auto bracket = target.find(":["); bracket != std::string::npos) {
+      target.resize(bracket);
+    }
+    ++targets[target];
+  }
+  return targets;
 }
 
 std::vector<pid_t> pids_with_cmdline(std::string_view needle) {

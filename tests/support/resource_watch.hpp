@@ -24,6 +24,9 @@ namespace planificador::testing {
 
 // Returns how many descriptors `pid` has open (entries of /proc/`pid`/fd), or nullopt.
 [[nodiscard]] std::optional<std::size_t> open_fd_count(pid_t pid);
+// Returns what `pid`'s open descriptors refer to, counted: a path, or a kind such as
+// "socket", "pipe" or "anon_inode" (for a failed check's message).
+[[nodiscard]] std::map<std::string, std::size_t> open_fd_targets(pid_t pid);
 
 // Returns the pids whose command line (arguments joined by spaces) contains `needle`.
 [[nodiscard]] std::vector<pid_t> pids_with_cmdline(std::string_view needle);

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <unistd.h>
 #include <vector>
 
@@ -243,6 +244,38 @@ TEST_F(FakeV1Memory, EarlierTasksPageCacheIsNotTheTasksPeak) {
   // Cache the kernel took back meanwhile (the task needed the room) was the task's peak.
   std::ofstream(m_dir + "/memory.stat") << "cache 3\nrss 1\n";
   EXPECT_EQ(group.memory_peak_bytes().value_or(0), 6U);
+}
+
+// Returns how many descriptors this process has open.
+std::size_t open_descriptors() {
+  return static_cast<std::size_t>(std::distance(
+      std::filesystem::directory_iterator("/proc/self/fd"), std::filesystem::directory_iterator()));
+}
+
+TEST_F(FakeV1Memory, OpenFilesOpensEveryDescriptorTheReadingsKeep) {
+  set("cpuacct.usage", 7);
+  set("memory.failcnt", 2);
+  set("memory.limit_in_bytes", 9);
+  std::ofstream(m_dir + "/memory.oom_control") << "oom_kill_disable 0\nunder_oom 0\noom_kill 0\n";
+  std::ofstream(m_dir + "/memory.stat") << "cache 1\nrss 1\n";
+  auto group = cgroup();
+  const std::size_t before = open_descriptors();
+  ASSERT_TRUE(group.limit_socket_memory(8));
+  group.open_files();
+  const std::size_t opened = open_descriptors();
+  EXPECT_GE(opened, before + 9) << "each of the nine files the readings use is kept open";
+  // A task's every check reads through what open_files() opened, and opens nothing more.
+  for (int task = 0; task < 3; ++task) {
+    EXPECT_TRUE(group.reset_memory_peak());
+    EXPECT_TRUE(group.cpu_usage_ns());
+    EXPECT_TRUE(group.oom_kills());
+    EXPECT_TRUE(group.over_memory_limit());
+    EXPECT_TRUE(group.memory_limit_hits());
+    EXPECT_TRUE(group.memory_pinned_at_limit());
+    EXPECT_TRUE(group.memory_peak_bytes());
+    EXPECT_TRUE(group.page_cache_bytes());
+    EXPECT_EQ(open_descriptors(), opened) << "task " << task;
+  }
 }
 
 TEST(Cgroup, V2ChargesSocketsToMemoryItself) {

@@ -108,7 +108,8 @@ class Cgroup {
   [[nodiscard]] Result<bool> memory_pinned_at_limit() const;
 
   // Opens the kept descriptors now rather than at the first read, so that a container
-  // holds the same descriptors from its start to its end. Errors are left to the reads.
+  // holds the same descriptors from its start to its end (after limit_socket_memory(),
+  // which decides whether the socket files are read). Errors are left to the reads.
   void open_files();
 
   [[nodiscard]] const CgroupPaths& paths() const { return m_paths; }

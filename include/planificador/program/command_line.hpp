@@ -23,9 +23,13 @@ struct ServerProgram {
   std::function<int(const std::string& path, const std::string& log_level)> run;
 };
 
+// Raises the soft limit on open descriptors to the hard one: a daemon keeps a few per
+// warm container and a broker one per daemon, well past the 1024 a shell hands down.
+void raise_file_limit();
+
 // Parses argv and does what it asks: prints the version, checks a configuration, or runs
-// the program. Returns the process exit status; an exception escaping `run` is logged and
-// ends in status 1.
+// the program (raise_file_limit() first). Returns the process exit status; an exception escaping
+// `run` is logged and ends in status 1.
 [[nodiscard]] int serve_main(const ServerProgram& program, int argc, char** argv);
 
 // Sends spdlog's output to stderr as "<time> <level> <message>" at `level_name` (info, with

@@ -186,7 +186,6 @@ tl::expected<Container, ContainerError> Container::acquire(
         "cgroup of container " + container.m_id.substr(0, 12) + ": " + cgroup.error().message);
   }
   container.m_cgroup = std::move(*cgroup);
-  container.m_cgroup.open_files();
   // Before any task runs: only sockets made after the limit is set are charged.
   const std::uint64_t memory = spec.limits.memory_bytes + k_helper_memory_headroom;
   if (auto limited = container.m_cgroup.limit_socket_memory(memory); !limited) {
@@ -196,6 +195,8 @@ tl::expected<Container, ContainerError> Container::acquire(
                    limited.error().message);
     });
   }
+  // After the socket limit, which decides whether the socket files are read at all.
+  container.m_cgroup.open_files();
   return container;
 }
 

@@ -166,6 +166,16 @@ TEST_F(DockerBackendTest, OutputLimitDeliversExactlyTheAllowance) {
   EXPECT_EQ(outcome.out, expected.substr(0, 1024));
 }
 
+// The program writes past the limit (less than a pipe holds) and ends before the daemon
+// reads: the output is still cut at the limit and the task still ends at 153.
+TEST_F(DockerBackendTest, OutputOverTheLimitWrittenJustBeforeTheExitIsAnOutputLimit) {
+  const auto outcome = run("bash", "printf '%.0sab' $(seq 600)\nexit 0\n", {},
+                           [](auto& limits) { limits.output_bytes = 1024; });
+  EXPECT_EQ(outcome.result.status, Status::output_limit) << outcome.result.diagnostic;
+  EXPECT_EQ(outcome.result.exit_code, 153);
+  EXPECT_EQ(outcome.out.size(), 1024U);
+}
+
 TEST_F(DockerBackendTest, OutputExactlyAtTheLimitIsFine) {
   const auto outcome = run("bash", "printf '%.0sab' $(seq 512)\n", {},
                            [](auto& limits) { limits.output_bytes = 1024; });

@@ -216,7 +216,15 @@ Actions ExecPolicy::cancel(TimePoint now) {
 }
 
 void ExecPolicy::decide(TimePoint now, Verdict verdict, Actions& actions) {
-  if (m_verdict != Verdict::none || m_exited) {
+  if (m_verdict != Verdict::none) {
+    return;
+  }
+  if (m_exited) {
+    // The output the program wrote before it ended is read after: crossing the output
+    // limit (or the frame limit) with it is still the task's end, with nothing to kill.
+    if (verdict == Verdict::output_limit || verdict == Verdict::frame_limit) {
+      m_verdict = verdict;
+    }
     return;
   }
   m_verdict = verdict;

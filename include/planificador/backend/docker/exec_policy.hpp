@@ -151,7 +151,9 @@ class ExecPolicy {
   // Returns true while a cancel would still make a difference (no verdict yet).
   [[nodiscard]] bool watches_cancel() const { return m_verdict == Verdict::none; }
 
-  // The helper said "exited" (or is gone): no verdict is taken from now on.
+  // The helper said "exited" (or is gone): from now on no verdict is taken but the
+  // output's own (output or frame limit, for what the program wrote before it ended), and
+  // nothing is killed.
   void exited() { m_exited = true; }
   [[nodiscard]] bool has_exited() const { return m_exited; }
   // The container was killed at `now` (asked for or not): no kill escalates again, and a

@@ -29,6 +29,7 @@
 #include "planificador/transport/event_queue.hpp"
 #include "planificador/transport/transport.hpp"
 #include "planificador/transport/worker_link.hpp"
+#include "planificador/util/thread_entry.hpp"
 
 namespace planificador::daemon {
 namespace {
@@ -122,7 +123,9 @@ class BackendStarter {
     }
     spdlog::error("backend not ready: {}; retrying every {} ms", started.error().message,
                   k_start_retry.count());
-    m_thread = std::thread([this, last = started.error().message]() mutable { retry(last); });
+    m_thread = std::thread([this, last = started.error().message]() mutable {
+      util::guarded("backend starter", [&] { retry(std::move(last)); });
+    });
   }
   ~BackendStarter() { stop(); }
   BackendStarter(const BackendStarter&) = delete;
@@ -204,7 +207,8 @@ int serve_direct(Setup& setup) {
   options.on_room = [&transport] { transport.wake(); };
   sched::Scheduler scheduler(config, setup.backend, sink, std::move(options));
   FrameBridge handler(scheduler);
-  std::thread transport_thread([&] { transport.run(handler); });
+  std::thread transport_thread(
+      [&] { util::guarded("transport", [&] { transport.run(handler); }); });
   spdlog::info("planificador {} serving as `{}` (instance {}), {} workers", PLANIFICADOR_VERSION,
                setup.executor, setup.instance, config.server.workers);
 
@@ -257,7 +261,7 @@ int serve_fleet(Setup& setup, const std::optional<transport::LinkCurve>& curve) 
   options.on_start = announce_start(setup.events);
   sched::Scheduler scheduler(config, setup.backend, sink, std::move(options));
   LinkBridge handler(scheduler);
-  std::thread link_thread([&] { link.run(handler); });
+  std::thread link_thread([&] { util::guarded("worker link", [&] { link.run(handler); }); });
   spdlog::info("planificador {} serving as `{}` (instance {}), {} workers, in the fleet of {}",
                PLANIFICADOR_VERSION, setup.executor, setup.instance, config.server.workers,
                config.server.broker);
@@ -305,6 +309,14 @@ int run(const config::Config& config, const std::optional<transport::LinkCurve>&
     spdlog::critical("{}", signal_fd.error().message);
     return 1;
   }
+  // A thread that fails stops the daemon as SIGTERM does (the tasks drain, the containers
+  // go), and the daemon then exits with util::k_thread_failure_status.
+  static std::atomic<bool> thread_failure{false};
+  util::set_thread_failure_handler([](std::string_view thread, std::string_view what) {
+    spdlog::critical("thread `{}` failed: {}; draining and stopping", thread, what);
+    thread_failure.store(true);
+    (void)::kill(::getpid(), SIGTERM);
+  });
   const std::string executor =
       config.server.executor.empty() ? host_name() : config.server.executor;
   const std::string instance = instance_name(config, executor);
@@ -312,7 +324,8 @@ int run(const config::Config& config, const std::optional<transport::LinkCurve>&
   BackendStarter starter(*backend);
   transport::EventQueue events(k_event_queue_frames);
   Setup setup{config, signal_fd->get(), executor, instance, *backend, starter, events};
-  return config.server.broker.empty() ? serve_direct(setup) : serve_fleet(setup, curve);
+  const int status = config.server.broker.empty() ? serve_direct(setup) : serve_fleet(setup, curve);
+  return thread_failure.load() ? util::k_thread_failure_status : status;
 }
 
 }  // namespace planificador::daemon

@@ -7,6 +7,7 @@
 
 #include "planificador/protocol/quote.hpp"
 #include "planificador/protocol/report.hpp"
+#include "planificador/util/thread_entry.hpp"
 
 namespace planificador::sched {
 namespace {
@@ -68,7 +69,7 @@ Scheduler::Scheduler(const config::Config& config, backend::Backend& backend, Ev
   const std::size_t workers = m_options.workers == 0 ? 1 : m_options.workers;
   m_workers.reserve(workers);
   for (std::size_t i = 0; i < workers; ++i) {
-    m_workers.emplace_back([this] { worker_loop(); });
+    m_workers.emplace_back([this] { util::guarded("worker", [this] { worker_loop(); }); });
   }
 }
 

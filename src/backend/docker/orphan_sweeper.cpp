@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "planificador/backend/docker/container_spec.hpp"
+#include "planificador/util/thread_entry.hpp"
 
 namespace planificador::backend::docker {
 
@@ -19,7 +20,7 @@ void OrphanSweeper::start() {
   if (m_thread.joinable() || m_stopping) {
     return;
   }
-  m_thread = std::thread([this] { loop(); });
+  m_thread = std::thread([this] { util::guarded("orphan sweeper", [this] { loop(); }); });
 }
 
 // Taken up at the thread's next look, within k_ping_interval: pinging sooner would not

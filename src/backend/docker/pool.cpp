@@ -8,6 +8,7 @@
 
 #include "planificador/sandbox/messages.hpp"
 #include "planificador/sandbox/wire.hpp"
+#include "planificador/util/thread_entry.hpp"
 
 namespace planificador::backend::docker {
 namespace {
@@ -37,7 +38,7 @@ void Pool::start() {
   if (m_filler.joinable() || m_stopping || m_settings.size == 0) {
     return;
   }
-  m_filler = std::thread([this] { fill_loop(); });
+  m_filler = std::thread([this] { util::guarded("pool filler", [this] { fill_loop(); }); });
 }
 
 std::unique_ptr<PooledContainer> Pool::make_one() {

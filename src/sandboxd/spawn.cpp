@@ -16,7 +16,7 @@ namespace planificador::sandboxd {
 namespace {
 
 constexpr std::uint64_t k_max_cpu_s = 1'000'000'000;  // keeps seconds + 1 from wrapping
-constexpr std::size_t k_child_stack_bytes = 64 * 1024;
+constexpr std::size_t k_child_stack_bytes = std::size_t{64} * 1024;
 constexpr std::string_view k_default_path = "/bin:/usr/bin";
 
 // Everything the child reads, prepared by the parent: pointers into strings the parent

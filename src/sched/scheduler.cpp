@@ -58,7 +58,11 @@ SchedulerOptions scheduler_options(const config::Config& config, std::string exe
   SchedulerOptions options;
   options.workers = config.server.workers;
   options.backlog = config.server.backlog;
-  options.executor = config.server.executor.empty() ? std::move(executor) : config.server.executor;
+  if (config.server.executor.empty()) {
+    options.executor = std::move(executor);
+  } else {
+    options.executor = config.server.executor;
+  }
   options.decode = decode_limits(config);
   return options;
 }

@@ -31,8 +31,10 @@ void thread_failed(std::string_view thread, std::string_view what) noexcept {
   } catch (...) {
     // The handler failed too: the last resort below.
   }
-  std::fprintf(stderr, "thread `%.*s` failed: %.*s\n", static_cast<int>(thread.size()),
-               thread.data(), static_cast<int>(what.size()), what.data());
+  // A failed write to stderr leaves nothing else to report it on; exit regardless.
+  static_cast<void>(std::fprintf(stderr, "thread `%.*s` failed: %.*s\n",
+                                 static_cast<int>(thread.size()), thread.data(),
+                                 static_cast<int>(what.size()), what.data()));
   std::_Exit(k_thread_failure_status);
 }
 

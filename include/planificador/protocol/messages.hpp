@@ -27,7 +27,9 @@ struct TaskId {
   [[nodiscard]] static std::optional<TaskId> from_bytes(std::string_view raw);
 
   friend bool operator==(const TaskId&, const TaskId&) = default;
-  friend auto operator<=>(const TaskId&, const TaskId&) = default;
+  // The NOLINT: clang-tidy 14 takes the literal 0 that a defaulted <=> compares orderings
+  // with (a pointer in libstdc++) for a null pointer, llvm/llvm-project#53961.
+  friend auto operator<=>(const TaskId&, const TaskId&) = default;  // NOLINT(modernize-use-nullptr)
 };
 
 enum class MessageType : std::uint8_t {

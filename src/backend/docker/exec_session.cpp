@@ -67,7 +67,7 @@ class ExecSession {
   void flush_if_due();
   void drain();
   // Carries out the policy's `actions`, in their order.
-  void apply(Actions actions);
+  void apply(const Actions& actions);
   // Hands `chunks` to the sink and tells the policy how long that took.
   void deliver(const std::vector<Chunk>& chunks);
   void kill_program();
@@ -233,7 +233,7 @@ void ExecSession::flush_if_due() {
   }
 }
 
-void ExecSession::apply(Actions actions) {
+void ExecSession::apply(const Actions& actions) {
   if (actions.flush) {
     deliver(actions.emit);
   }

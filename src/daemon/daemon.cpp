@@ -50,7 +50,9 @@ Result<os::Fd> block_signals() {
     return fail_errno("pthread_sigmask", err);
   }
   // A vanished peer must be an error return, never a process kill.
-  std::signal(SIGPIPE, SIG_IGN);
+  if (std::signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
+    return fail_errno("signal SIGPIPE");
+  }
   os::Fd fd(::signalfd(-1, &set, SFD_CLOEXEC));
   if (!fd) {
     return fail_errno("signalfd");
@@ -109,9 +111,12 @@ std::uint32_t fnv1a(std::string_view text, std::uint32_t hash = 2166136261U) {
   return hash;
 }
 
-// Calls Backend::start() again every k_start_retry until it succeeds or the daemon stops:
-// the engine may come up after the daemon (or the helper appear), and only start() reaps
-// what a previous run left and warms the pools. Tasks meanwhile get 125 from the backend.
+// The one caller of Backend::start(): once before the daemon serves, so that normally the
+// first task finds the backend ready, then every k_start_retry on a thread of its own
+// until an attempt succeeds or the daemon stops. The engine may come up after the daemon
+// (or the helper appear), and only start() reaps what a previous run left and warms the
+// pools. Meanwhile the backend answers each task 125 with the last attempt's reason and
+// never starts itself on a task's behalf.
 class BackendStarter {
  public:
   static constexpr std::chrono::milliseconds k_start_retry{1000};
@@ -131,7 +136,8 @@ class BackendStarter {
   BackendStarter(const BackendStarter&) = delete;
   BackendStarter& operator=(const BackendStarter&) = delete;
 
-  // Stops retrying and joins; the backend must not be stopped while a start() runs.
+  // Stops retrying and joins, after the attempt in flight (Backend::stop() waits for one
+  // too, so either order is safe). Idempotent.
   void stop() {
     {
       const std::scoped_lock lock(m_mutex);
@@ -281,17 +287,9 @@ int serve_fleet(Setup& setup, const std::optional<transport::LinkCurve>& curve) 
 
 }  // namespace
 
-std::string host_name() {
-  std::array<char, 256> name{};
-  if (::gethostname(name.data(), name.size() - 1) != 0 || name[0] == '\0') {
-    return "planificador";
-  }
-  return name.data();
-}
-
-std::string instance_name(const config::Config& config, const std::string& executor) {
+std::string instance_name(const config::Config& config) {
   std::string clean;
-  for (const char c : executor) {
+  for (const char c : config.server.executor) {
     const bool keep =
         std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' || c == '.';
     clean += keep ? c : '_';
@@ -299,7 +297,8 @@ std::string instance_name(const config::Config& config, const std::string& execu
   std::array<char, 9> hash{};
   const std::uint32_t hash_value =
       fnv1a(config.server.state_dir, fnv1a(std::string_view("\0", 1), fnv1a(config.server.intake)));
-  std::snprintf(hash.data(), hash.size(), "%08x", hash_value);
+  // Eight hex digits and the NUL always fit: nothing to check.
+  static_cast<void>(std::snprintf(hash.data(), hash.size(), "%08x", hash_value));
   return clean + "-" + hash.data();
 }
 
@@ -317,9 +316,9 @@ int run(const config::Config& config, const std::optional<transport::LinkCurve>&
     thread_failure.store(true);
     (void)::kill(::getpid(), SIGTERM);
   });
-  const std::string executor =
-      config.server.executor.empty() ? host_name() : config.server.executor;
-  const std::string instance = instance_name(config, executor);
+  // config::parse() put the host name there if the file named no executor.
+  const std::string& executor = config.server.executor;
+  const std::string instance = instance_name(config);
   auto backend = backend::docker::make_docker_backend(config, instance);
   BackendStarter starter(*backend);
   transport::EventQueue events(k_event_queue_frames);

@@ -12,14 +12,11 @@
 
 namespace planificador::daemon {
 
-// Returns a stable instance name for container labels: the executor name plus a short hash
+// Returns a stable instance name for container labels: server.executor plus a short hash
 // of the intake endpoint and the state directory, so two daemons on one host never reap
 // each other's containers (even when both bind an ephemeral port such as `tcp://…:0`),
 // while a restart with the same config reaps what the previous run left.
-[[nodiscard]] std::string instance_name(const config::Config& config, const std::string& executor);
-
-// Returns the host name, or "planificador" if the kernel will not say.
-[[nodiscard]] std::string host_name();
+[[nodiscard]] std::string instance_name(const config::Config& config);
 
 // Returns the worker link's CURVE keys from the files [link] names: nullopt without a
 // server.broker or with link.plaintext; an Error "<source>:<line>: link.key: <why>" (or
@@ -29,6 +26,7 @@ namespace planificador::daemon {
 
 // Runs the daemon until SIGTERM or SIGINT and drains it: serving intake, events and control
 // itself, or as a member of server.broker's fleet with `curve` (nullopt: plaintext).
+// `config` is as config::load() returns it (server.executor set: its name everywhere).
 // Returns the process exit status: 0 after a clean drain, 1 when the sockets cannot be set
 // up.
 [[nodiscard]] int run(const config::Config& config,

@@ -164,7 +164,7 @@ Result<Message> receive_message(int socket) {
     return tl::unexpected(got.error());
   }
   if (*got == 0) {
-    return fail("connection closed");
+    return fail(ErrorKind::closed, "connection closed");
   }
   if (*got < prefix.size()) {
     return fail("sandboxd message: truncated length prefix");
@@ -188,18 +188,16 @@ Result<Message> receive_message(int socket) {
   }
   message.body = nlohmann::json::parse(payload, nullptr, false);
   if (message.body.is_discarded()) {
-    return fail("sandboxd message: invalid JSON", EBADMSG);
+    return fail(ErrorKind::malformed, "sandboxd message: invalid JSON", EBADMSG);
   }
   if (!message.body.is_object()) {
-    return fail("sandboxd message: not a JSON object", EBADMSG);
+    return fail(ErrorKind::malformed, "sandboxd message: not a JSON object", EBADMSG);
   }
   return message;
 }
 
-bool connection_closed(const Error& error) {
-  return error.code == 0 && error.message == "connection closed";
-}
+bool connection_closed(const Error& error) { return error.kind == ErrorKind::closed; }
 
-bool in_step(const Error& error) { return error.code == EBADMSG; }
+bool in_step(const Error& error) { return error.kind == ErrorKind::malformed; }
 
 }  // namespace planificador::sandbox

@@ -68,6 +68,7 @@ TEST_F(EngineRealTest, CreateWithMissingImageSurfacesTheEngineMessage) {
   ASSERT_FALSE(id);
   EXPECT_EQ(id.error().message.rfind("POST /containers/create: 404: ", 0), 0U)
       << id.error().message;
+  EXPECT_EQ(id.error().kind, ErrorKind::not_found);
   EXPECT_NE(id.error().message.find("planificador/no-such-image"), std::string::npos)
       << id.error().message;
 }

@@ -2,7 +2,11 @@
 // The Backend interface: run one planned task to its end. The scheduler knows only this;
 // the Docker backend (docker/) and the test fakes implement it.
 
+#include <condition_variable>
 #include <cstdint>
+#include <exception>
+#include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,6 +16,7 @@
 #include "planificador/protocol/messages.hpp"
 #include "planificador/protocol/options.hpp"
 #include "planificador/protocol/report.hpp"
+#include "planificador/util/result.hpp"
 
 namespace planificador::backend {
 
@@ -56,12 +61,127 @@ class Backend {
   // call it concurrently.
   virtual TaskResult run(const TaskSpec& spec, OutputSink& sink, const os::Event& cancel) = 0;
 
-  // Prepares what run() needs (reaping leftovers, warming pools). Returns an error when
-  // the backend cannot serve at all yet; run() then answers with Status::error.
+  // Makes one attempt at what run() needs (for Docker: staging the helper, loading the
+  // seccomp profile, reaching the engine, reaping leftovers, warming pools) and returns why
+  // the backend cannot serve yet; calling it again retries. Until an attempt succeeds run()
+  // answers Status::error (exit 125) with that reason and never starts the backend itself:
+  // one owner calls start() (the daemon's starter). Safe concurrently with run() and
+  // stop(); fails with "shutting down" once stop() began.
   virtual Result<void> start() = 0;
 
-  // Stops everything still running and removes every container this backend made.
+  // Stops everything still running and removes every container this backend made. Waits
+  // for a start() in flight to end first. Idempotent.
   virtual void stop() = 0;
 };
+
+// A backend's readiness, owned by the backend: `starting` (with why it is not ready: the
+// last attempt's error) until an attempt succeeds, then `ready`; `stopped` for good once
+// stop() began. One attempt runs at a time, and a task asking not_ready() never waits
+// behind one (a stalled engine may hold it for the engine client's whole timeout).
+// Thread-safe.
+class Readiness {
+ public:
+  enum class State { starting, ready, stopped };
+
+  // What a task gets before the first attempt has ended, and once stopped.
+  static constexpr std::string_view k_not_started = "backend not ready: starting";
+  static constexpr std::string_view k_stopped = "shutting down";
+
+  // Runs `prepare` as the one attempt in flight (after another caller's has ended) and
+  // records its outcome. Returns success at once, without running it, when ready; an Error
+  // k_stopped without running it once stopped, and also when stop() began while it ran
+  // (what it made is then the stopper's to tear down); otherwise `prepare`'s result. An
+  // exception from `prepare` is recorded as the reason and rethrown.
+  [[nodiscard]] Result<void> attempt(const std::function<Result<void>()>& prepare);
+
+  // Returns nullopt when ready, else why not: the last attempt's error, k_not_started
+  // before an attempt ended, or k_stopped. Never waits for an attempt in flight.
+  [[nodiscard]] std::optional<std::string> not_ready() const;
+
+  [[nodiscard]] State state() const;
+
+  // Returns true once stop() began: a long attempt checks it between steps to give up.
+  [[nodiscard]] bool stopping() const { return state() == State::stopped; }
+
+  // Makes the state `stopped` (every later attempt fails at once) and waits until the
+  // attempt in flight, if any, has ended, so the caller may then tear down what attempts
+  // made. Idempotent; must not be called from inside `prepare`.
+  void stop();
+
+ private:
+  Result<void> finish(Result<void> outcome);
+
+  mutable std::mutex m_mutex;
+  std::condition_variable m_changed;  // an attempt ended, or stop() began
+  State m_state = State::starting;
+  bool m_attempting = false;
+  std::string m_reason{k_not_started};  // why not ready while starting
+};
+
+inline Result<void> Readiness::attempt(const std::function<Result<void>()>& prepare) {
+  {
+    std::unique_lock lock(m_mutex);
+    m_changed.wait(lock, [this] { return !m_attempting || m_state == State::stopped; });
+    if (m_state == State::ready) {
+      return {};
+    }
+    if (m_state == State::stopped) {
+      return fail(std::string(k_stopped));
+    }
+    m_attempting = true;
+  }
+  Result<void> outcome;
+  try {
+    outcome = prepare();
+  } catch (const std::exception& error) {
+    (void)finish(fail(std::string("start failed: ") + error.what()));
+    throw;
+  } catch (...) {
+    (void)finish(fail("start failed: unknown exception"));
+    throw;
+  }
+  return finish(std::move(outcome));
+}
+
+inline Result<void> Readiness::finish(Result<void> outcome) {
+  const std::scoped_lock lock(m_mutex);
+  m_attempting = false;
+  m_changed.notify_all();
+  if (m_state == State::stopped) {
+    return fail(std::string(k_stopped));
+  }
+  if (outcome) {
+    m_state = State::ready;
+    m_reason.clear();
+  } else {
+    m_reason = outcome.error().message;
+  }
+  return outcome;
+}
+
+inline std::optional<std::string> Readiness::not_ready() const {
+  const std::scoped_lock lock(m_mutex);
+  switch (m_state) {
+    case State::ready:
+      return std::nullopt;
+    case State::stopped:
+      return std::string(k_stopped);
+    case State::starting:
+      break;
+  }
+  return m_reason;
+}
+
+inline Readiness::State Readiness::state() const {
+  const std::scoped_lock lock(m_mutex);
+  return m_state;
+}
+
+inline void Readiness::stop() {
+  std::unique_lock lock(m_mutex);
+  m_state = State::stopped;
+  m_changed.notify_all();
+  m_changed.wait(lock, [this] { return !m_attempting; });
+}
 
 }  // namespace planificador::backend

@@ -67,18 +67,19 @@ struct Message {
 [[nodiscard]] Result<void> send_message(int socket, const nlohmann::json& body,
                                         std::span<const int> fds = {});
 
-// Receives one message. Returns an Error with code 0 and message "connection closed" on a
-// clean EOF before any byte, and an Error for truncation, oversize, a non-object or invalid
+// Receives one message. Returns an Error of kind ErrorKind::closed ("connection closed")
+// on a clean EOF before any byte, and an Error for truncation, oversize, a non-object or invalid
 // JSON, or descriptors cut off (more than k_max_fds). Received descriptors are O_CLOEXEC.
 // After an Error the stream is out of step (close the connection), unless in_step() says
-// the frame was whole and only its body was not a JSON object.
+// the frame was whole and only its body was not a JSON object (ErrorKind::malformed).
 [[nodiscard]] Result<Message> receive_message(int socket);
 
 // Returns true when `error`, from receive_message(), is the clean EOF before a message.
 [[nodiscard]] bool connection_closed(const Error& error);
 
 // Returns true when `error`, from receive_message(), left the stream in step: a whole frame
-// whose body is not a JSON object (its code is EBADMSG). The next message can be read.
+// whose body is not a JSON object (kind malformed, code EBADMSG). The next message can be
+// read.
 [[nodiscard]] bool in_step(const Error& error);
 
 }  // namespace planificador::sandbox

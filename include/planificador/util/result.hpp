@@ -8,11 +8,21 @@
 
 namespace planificador {
 
+// What a caller may do about an Error, when it does more than pass it on or show it.
+enum class ErrorKind {
+  other,      // nothing a caller tells apart: show the message
+  closed,     // the peer closed the connection: an end, not a fault of either side
+  malformed,  // what arrived does not decode; the stream it came on is still in step
+  not_found,  // what was named does not exist (an image, a container, a file)
+};
+
 // A failure: a message naming the call and the object ("connect `/var/run/docker.sock`:
-// No such file or directory"), and the errno behind it when there is one (0 otherwise).
+// No such file or directory"), the errno behind it when there is one (0 otherwise), and
+// its kind. Callers decide on the kind, never on the message's text.
 struct Error {
   std::string message;
   int code = 0;
+  ErrorKind kind = ErrorKind::other;
 };
 
 template <class T>
@@ -21,6 +31,11 @@ using Result = tl::expected<T, Error>;
 // Returns an unexpected Error with `message` and `code`.
 [[nodiscard]] inline tl::unexpected<Error> fail(std::string message, int code = 0) {
   return tl::unexpected<Error>(Error{std::move(message), code});
+}
+
+// Returns an unexpected Error of `kind` with `message` and `code`.
+[[nodiscard]] inline tl::unexpected<Error> fail(ErrorKind kind, std::string message, int code = 0) {
+  return tl::unexpected<Error>(Error{std::move(message), code, kind});
 }
 
 // Returns an unexpected Error "`what`: strerror(err)" carrying `err`.

@@ -161,7 +161,8 @@ tl::expected<Container, ContainerError> Container::acquire(
   }
   auto id = engine.create(container_create_body(spec, *container.m_uid), name);
   if (!id) {
-    return container_error(ContainerFailure::engine, id.error().message);
+    return tl::unexpected(
+        ContainerError{ContainerFailure::engine, id.error().message, id.error().kind});
   }
   container.m_id = *id;
   registry.add(container.m_id);

@@ -74,8 +74,9 @@ Result<std::string> resolve_helper(const config::Docker& docker) {
 // resolves bind-mount sources on the host, and the state directory is the one path a
 // containerized daemon shares with the host (README: running the daemon in a container);
 // a copy also keeps serving if the build tree is replaced while the daemon runs.
-Result<std::string> stage_helper(Result<std::string> source, const std::string& state_dir,
+Result<std::string> stage_helper(const config::Docker& docker, const std::string& state_dir,
                                  const std::string& instance) {
+  auto source = resolve_helper(docker);
   if (!source) {
     return source;
   }
@@ -120,20 +121,12 @@ std::string missing_image_message(const std::string& image) {
   return "image " + image + " is missing; run scripts/images.sh";
 }
 
-using SteadyClock = std::chrono::steady_clock;
-
-// How often a task may make a not-ready backend try start() again; other tasks meanwhile
-// get the last answer at once.
-constexpr std::chrono::milliseconds k_retry_interval{1000};
-
 class DockerBackend final : public Backend {
  public:
   DockerBackend(const config::Config& config, std::string instance)
       : m_config(config),
         m_instance(std::move(instance)),
         m_engine(config.docker.socket),
-        m_helper(stage_helper(resolve_helper(config.docker), config.server.state_dir, m_instance)),
-        m_seccomp(resolve_seccomp(config.docker)),
         m_state_dir(config.server.state_dir + "/" + m_instance),
         m_registry(uid_range_of(m_instance).first, uid_range_of(m_instance).second),
         m_sweeper(m_engine, m_registry, m_instance) {}
@@ -152,7 +145,7 @@ class DockerBackend final : public Backend {
   TaskResult container_failure(const ContainerError& error, const std::string& image);
   void reap();
   Result<void> prepare();
-  std::optional<std::string> not_ready();
+  Result<void> load_files();
   void start_pools();
   [[nodiscard]] Pool* pool_for(const TaskSpec& spec) const;
   TaskResult run_fresh(const TaskSpec& spec, OutputSink& sink, const os::Event& cancel);
@@ -162,60 +155,61 @@ class DockerBackend final : public Backend {
   const config::Config& m_config;
   std::string m_instance;
   EngineClient m_engine;
-  Result<std::string> m_helper;
-  Result<std::string> m_seccomp;
   std::string m_state_dir;
   ContainerRegistry m_registry;
   OrphanSweeper m_sweeper;
   std::atomic<std::uint64_t> m_counter{0};
-  std::atomic<bool> m_stopping{false};
-  std::mutex m_mutex;
+  // Guards m_missing_images, and m_pools' assignment against pool_stats().
+  mutable std::mutex m_mutex;
   std::set<std::string> m_missing_images;
-  // Made by start(), only read afterwards (run() may be called from any worker).
+  // The four below are written only by an attempt of start(), which m_readiness runs
+  // alone, and read by run() once m_readiness says ready (its mutex publishes them) and by
+  // stop() once m_readiness.stop() has waited out the attempt in flight.
+  std::string m_helper;                  // the staged copy of planificador-sandboxd
+  std::optional<std::string> m_seccomp;  // the profile's JSON
   std::map<const config::Runner*, std::unique_ptr<Pool>> m_pools;
   os::CgroupLayout m_cgroups;  // from the engine's GET /info
-  // start() succeeded. Until then precheck() refuses every task, so no run() reads
-  // m_pools while a start() may still fill it (the release store publishes the pools).
-  std::atomic<bool> m_ready{false};
-  std::mutex m_start_mutex;   // one start() at a time
-  std::mutex m_reason_mutex;  // guards the two below, never held across an engine call
-  std::string m_not_ready = "engine unavailable: not connected yet";  // why start() failed
-  SteadyClock::time_point m_last_start{};
+  Readiness m_readiness;
 };
 
-// Callable again after a failure (the daemon retries until the engine answers, and
-// precheck() retries on a task's behalf), and concurrently with run().
+// The daemon's starter calls it again after a failure until the engine answers; a task
+// never does (precheck() only reads m_readiness), so a task never waits behind an attempt.
 Result<void> DockerBackend::start() {
-  const std::scoped_lock lock(m_start_mutex);
-  if (m_ready.load(std::memory_order_acquire)) {
-    return {};
+  return m_readiness.attempt([this] { return prepare(); });
+}
+
+// Staged and loaded once: a later attempt after a failure further on does not copy the
+// helper again. Both happen here, not in the constructor, so a missing helper or profile is
+// one more reason start() gives, retried like an absent engine.
+Result<void> DockerBackend::load_files() {
+  if (m_helper.empty()) {
+    auto staged = stage_helper(m_config.docker, m_config.server.state_dir, m_instance);
+    if (!staged) {
+      return tl::unexpected(staged.error());
+    }
+    m_helper = std::move(*staged);
   }
-  {
-    const std::scoped_lock reason_lock(m_reason_mutex);
-    m_last_start = SteadyClock::now();
+  if (!m_seccomp) {
+    auto seccomp = resolve_seccomp(m_config.docker);
+    if (!seccomp) {
+      return tl::unexpected(seccomp.error());
+    }
+    m_seccomp = std::move(*seccomp);
   }
-  if (auto prepared = prepare(); !prepared) {
-    const std::scoped_lock reason_lock(m_reason_mutex);
-    m_not_ready = prepared.error().message;
-    return prepared;
-  }
-  m_ready.store(true, std::memory_order_release);
   return {};
 }
 
-// The body of start(), under m_start_mutex.
+// One attempt of start(), the only one in flight (m_readiness). A stop() meanwhile waits
+// for it, so it gives up between engine calls rather than make what stop() then undoes.
 Result<void> DockerBackend::prepare() {
-  if (m_stopping) {
-    return fail("shutting down");
-  }
-  if (!m_helper) {
-    return tl::unexpected(m_helper.error());
-  }
-  if (!m_seccomp) {
-    return tl::unexpected(m_seccomp.error());
+  if (auto loaded = load_files(); !loaded) {
+    return loaded;
   }
   if (auto ping = m_engine.ping(); !ping) {
     return fail("engine unavailable: " + ping.error().message);
+  }
+  if (m_readiness.stopping()) {
+    return fail(std::string(Readiness::k_stopped));
   }
   // Refused before any container is made: with a runtime the sandbox cannot start under,
   // every task would wait out the helper's start and fail.
@@ -227,6 +221,9 @@ Result<void> DockerBackend::prepare() {
     m_cgroups = info->cgroups;
   }
   reap();
+  if (m_readiness.stopping()) {
+    return fail(std::string(Readiness::k_stopped));
+  }
   std::set<std::string> images;
   for (const auto& runner : m_config.runners) {
     images.insert(runner.image);
@@ -246,33 +243,8 @@ Result<void> DockerBackend::prepare() {
   return {};
 }
 
-// Returns nullopt once start() succeeded, else why not. Tries start() again when the
-// last attempt is old enough; a task never waits behind another thread's attempt (a
-// stalled engine may hold one for the client's whole timeout) but gets the last reason.
-std::optional<std::string> DockerBackend::not_ready() {
-  if (m_ready.load(std::memory_order_acquire)) {
-    return std::nullopt;
-  }
-  bool due = false;
-  {
-    const std::scoped_lock lock(m_reason_mutex);
-    due = SteadyClock::now() - m_last_start >= k_retry_interval;
-  }
-  if (due && m_start_mutex.try_lock()) {
-    m_start_mutex.unlock();
-    if (start()) {
-      spdlog::info("backend ready");
-      return std::nullopt;
-    }
-  }
-  const std::scoped_lock lock(m_reason_mutex);
-  return m_not_ready;
-}
-
 void DockerBackend::start_pools() {
-  if (!m_pools.empty()) {
-    return;
-  }
+  std::map<const config::Runner*, std::unique_ptr<Pool>> pools;
   for (std::size_t index = 0; index < m_config.runners.size(); ++index) {
     const auto& runner = m_config.runners[index];
     if (runner.pool == 0) {
@@ -281,7 +253,7 @@ void DockerBackend::start_pools() {
     PoolSettings settings{ContainerSpec{runner.image,
                                         m_instance,
                                         k_pooled_task_label,
-                                        *m_helper,
+                                        m_helper,
                                         {},
                                         *m_seccomp,
                                         runner.limits,
@@ -294,11 +266,15 @@ void DockerBackend::start_pools() {
                           runner.isolation};
     auto pool = std::make_unique<Pool>(m_engine, m_registry, std::move(settings));
     pool->start();
-    m_pools.emplace(&runner, std::move(pool));
+    pools.emplace(&runner, std::move(pool));
   }
+  const std::scoped_lock lock(m_mutex);
+  m_pools = std::move(pools);
 }
 
+// Under m_mutex: a test may ask while an attempt of start() is making the pools.
 std::optional<PoolStats> DockerBackend::pool_stats(const std::string& image) const {
+  const std::scoped_lock lock(m_mutex);
   for (const auto& [runner, pool] : m_pools) {
     if (runner->image == image) {
       return pool->stats();
@@ -346,16 +322,9 @@ std::optional<TaskResult> DockerBackend::precheck(const TaskSpec& spec) {
   if (spec.runner == nullptr) {
     return failed_outcome(Status::error, "no runner for the task");
   }
-  if (m_stopping) {
-    return failed_outcome(Status::error, "shutting down");
-  }
-  if (!m_helper) {
-    return failed_outcome(Status::error, m_helper.error().message);
-  }
-  if (!m_seccomp) {
-    return failed_outcome(Status::error, m_seccomp.error().message);
-  }
-  if (auto why = not_ready()) {
+  // The reason itself is the diagnostic ("engine unavailable: connect `…`: …"): a task
+  // is never the one to start the backend, the daemon's starter retries.
+  if (auto why = m_readiness.not_ready()) {
     return failed_outcome(Status::error, *why);
   }
   const std::string& image = spec.runner->image;
@@ -388,7 +357,7 @@ TaskResult DockerBackend::container_failure(const ContainerError& error, const s
     m_sweeper.engine_lost();
     return failed_outcome(Status::error, "engine unavailable: " + ping.error().message);
   }
-  if (error.message.find("No such image") != std::string::npos) {
+  if (error.cause == ErrorKind::not_found) {  // the create found no such image
     const std::scoped_lock lock(m_mutex);
     m_missing_images.insert(image);
     return failed_outcome(Status::error, missing_image_message(image));
@@ -419,7 +388,7 @@ TaskResult DockerBackend::run_fresh(const TaskSpec& spec, OutputSink& sink,
                                     const os::Event& cancel) {
   const std::string name = "planificador-" + m_instance + "-" + std::to_string(++m_counter);
   ContainerSpec container_spec{
-      spec.runner->image, m_instance,  spec.id.hex(),   *m_helper, m_state_dir + "/" + name,
+      spec.runner->image, m_instance,  spec.id.hex(),   m_helper, m_state_dir + "/" + name,
       *m_seccomp,         spec.limits, m_config.docker, m_cgroups};
   auto container = Container::acquire(m_engine, m_registry, container_spec, name, cancel);
   if (!container) {
@@ -457,7 +426,8 @@ TaskResult DockerBackend::run_pooled(Pool& pool, const TaskSpec& spec, OutputSin
 }
 
 void DockerBackend::stop() {
-  m_stopping = true;
+  // From here on no attempt of start() runs: what the last one made is ours to undo.
+  m_readiness.stop();
   m_sweeper.stop();
   for (auto& entry : m_pools) {
     entry.second->stop();
@@ -470,8 +440,8 @@ void DockerBackend::stop() {
   std::error_code error;
   std::filesystem::remove_all(m_state_dir, error);
   // The staged copy of the helper goes too: every start makes a new one.
-  if (m_helper) {
-    std::filesystem::remove(*m_helper, error);
+  if (!m_helper.empty()) {
+    std::filesystem::remove(m_helper, error);
   }
 }
 

@@ -191,8 +191,10 @@ Result<Response> Call::expect(std::initializer_list<long> ok, const std::string*
     return tl::unexpected(response.error());
   }
   if (std::find(ok.begin(), ok.end(), response->status) == ok.end()) {
-    return fail(what() + ": " + std::to_string(response->status) + ": " +
-                engine_message(response->body));
+    // 404: the engine has no such object (POST /containers/create: no such image).
+    return fail(
+        response->status == 404 ? ErrorKind::not_found : ErrorKind::other,
+        what() + ": " + std::to_string(response->status) + ": " + engine_message(response->body));
   }
   return response;
 }

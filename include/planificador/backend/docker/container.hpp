@@ -65,6 +65,9 @@ enum class ContainerFailure { engine, helper, cancelled };
 struct ContainerError {
   ContainerFailure kind = ContainerFailure::engine;
   std::string message;
+  // The engine's error kind, for an engine failure: not_found when the create found no
+  // such image.
+  ErrorKind cause = ErrorKind::other;
 };
 
 class Container {

@@ -12,7 +12,8 @@ namespace planificador::backend::docker {
 
 // Returns a Backend serving `config`'s runners. `instance` names this daemon in container
 // labels (org.planificador.instance) so a restart can reap what a crashed run left.
-// `config` must outlive the backend. Does not contact the engine; start() does.
+// `config` must outlive the backend. Does nothing that can fail: start() stages the
+// sandbox helper, loads the seccomp profile and contacts the engine, and says which failed.
 [[nodiscard]] std::unique_ptr<Backend> make_docker_backend(const config::Config& config,
                                                            std::string instance);
 

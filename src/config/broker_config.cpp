@@ -5,10 +5,7 @@
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 #include "rules.hpp"
@@ -25,8 +22,6 @@ constexpr Range k_heartbeat_misses{1, 100};
 constexpr Range k_unserved_ms{0, 3'600'000};
 constexpr Range k_dispatch_attempts{1, 100};
 constexpr Range k_grace_ms{0, 3'600'000};
-// Far beyond any real broker.toml; keeps a wrong path (a log, a device) from being read whole.
-constexpr std::uintmax_t k_max_file_bytes = std::uintmax_t{1} << 20;
 
 std::optional<std::string> path(std::string_view value) {
   if (value.find('\0') != std::string_view::npos) return "expected a path without NUL bytes";
@@ -101,28 +96,13 @@ void resolve(std::string& file, const std::filesystem::path& base) {
 }  // namespace
 
 Result<BrokerConfig> parse_broker(std::string_view text, std::string_view source) {
-  toml::table root;
-  try {
-    root = toml::parse(text, source);
-  } catch (const toml::parse_error& error) {
-    return fail(syntax_error(source, error));
-  }
-  Problems problems;
-  BrokerConfig config = read_config(root, problems);
-  if (problems.found()) return fail(problems.message(source));
-  return config;
+  return parse_document(text, source, read_config);
 }
 
 Result<BrokerConfig> load_broker(const std::string& path) {
-  std::error_code error;
-  const auto size = std::filesystem::file_size(path, error);
-  if (error) return fail(path + ": " + error.message(), error.value());
-  if (size > k_max_file_bytes) return fail(path + ": larger than 1 MiB");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return fail_errno(path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  auto config = parse_broker(text.str(), path);
+  auto text = read_document(path);
+  if (!text) return tl::unexpected<Error>(std::move(text.error()));
+  auto config = parse_broker(*text, path);
   if (!config) return config;
   const auto base = std::filesystem::path(path).parent_path();
   resolve(config->curve.key, base);

@@ -203,16 +203,7 @@ Config read_config(const toml::table& root, Problems& problems) {
 }  // namespace
 
 Result<Config> parse(std::string_view text, std::string_view source) {
-  toml::table root;
-  try {
-    root = toml::parse(text, source);
-  } catch (const toml::parse_error& error) {
-    return fail(syntax_error(source, error));
-  }
-  Problems problems;
-  Config config = read_config(root, problems);
-  if (problems.found()) return fail(problems.message(source));
-  return config;
+  return parse_document(text, source, read_config);
 }
 
 }  // namespace planificador::config

@@ -9,10 +9,13 @@
 #include <initializer_list>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "rules.hpp"
 #include <toml++/toml.h>
+
+#include "planificador/util/result.hpp"
 
 namespace planificador::config {
 
@@ -64,6 +67,27 @@ class Problems {
   std::string m_key;
   std::string m_what;
 };
+
+// Returns the text of the file at `path`, at most 16 MiB (far beyond any real
+// configuration; a wrong path, a log or a device, is not read whole), or an Error naming it.
+[[nodiscard]] Result<std::string> read_document(const std::string& path);
+
+// Parses `text` (`source` in messages) and reads its root table with
+// `read(root, problems)`: a syntax error, or the first problem `read` met, is the Error.
+template <class Read>
+[[nodiscard]] auto parse_document(std::string_view text, std::string_view source, Read read)
+    -> Result<decltype(read(std::declval<const toml::table&>(), std::declval<Problems&>()))> {
+  toml::table root;
+  try {
+    root = toml::parse(text, source);
+  } catch (const toml::parse_error& error) {
+    return fail(syntax_error(source, error));
+  }
+  Problems problems;
+  auto config = read(root, problems);
+  if (problems.found()) return fail(problems.message(source));
+  return config;
+}
 
 // One TOML table being read. Every read marks its key as known, so finish() can name the
 // keys nobody asked for. A missing table (nullptr) reads as an empty one.

@@ -10,25 +10,12 @@
 #include <thread>
 #include <unistd.h>
 
+#include "process_log.hpp"
+
 namespace planificador::testing {
 namespace {
 
 using namespace std::chrono_literals;
-
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-std::string bound(const std::string& log, const std::string& name) {
-  std::smatch found;
-  if (std::regex_search(log, found, std::regex(name + " bound to (\\S+)"))) {
-    return found[1].str();
-  }
-  return "";
-}
 
 std::string config_text(const BrokerSettings& settings, const std::string& dir) {
   std::ostringstream config;
@@ -97,11 +84,11 @@ bool BrokerProcess::start(const BrokerSettings& settings, std::string& error,
   while (std::chrono::steady_clock::now() < deadline) {
     const std::string text = log();
     if (text.find("broker serving") != std::string::npos) {
-      m_intake = bound(text, "intake");
-      m_events = bound(text, "events");
-      m_control = bound(text, "control");
-      m_workers = bound(text, "workers");
-      m_admin = bound(text, "admin");
+      m_intake = bound_endpoint(text, "intake");
+      m_events = bound_endpoint(text, "events");
+      m_control = bound_endpoint(text, "control");
+      m_workers = bound_endpoint(text, "workers");
+      m_admin = bound_endpoint(text, "admin");
       return true;
     }
     int status = 0;
@@ -136,7 +123,7 @@ std::optional<int> BrokerProcess::stop(int signal, std::chrono::milliseconds tim
   return std::nullopt;
 }
 
-std::string BrokerProcess::log() const { return read_all(m_dir + "/broker.log"); }
+std::string BrokerProcess::log() const { return read_text_file(m_dir + "/broker.log"); }
 
 bool BrokerProcess::wait_for_log(const std::string& text, std::chrono::milliseconds timeout) const {
   const auto deadline = std::chrono::steady_clock::now() + timeout;

@@ -15,18 +15,13 @@
 #include <thread>
 #include <unistd.h>
 
+#include "process_log.hpp"
+
 namespace planificador::testing {
 namespace {
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
-
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 // Returns `isolation = "…"` for every runner when $PLANIFICADOR_TEST_ISOLATION names a
 // mode (ctest runs the execution and daemon suites once per mode), else "".
@@ -39,7 +34,7 @@ std::string isolation_override() {
 // [docker] socket when not empty, and only the [[runner]] tables of `images` when not empty.
 std::string shipped_without_server(const std::string& path, const std::string& socket = "",
                                    const std::vector<std::string>& images = {}) {
-  std::istringstream in(read_all(path));
+  std::istringstream in(read_text_file(path));
   std::string out;
   std::string table;  // the [[runner]] table being read, kept until its image is known
   std::string line;
@@ -356,7 +351,7 @@ std::optional<int> DaemonProcess::terminate(std::chrono::milliseconds timeout) {
   return wait(timeout);
 }
 
-std::string DaemonProcess::log() const { return read_all(m_dir + "/daemon.log"); }
+std::string DaemonProcess::log() const { return read_text_file(m_dir + "/daemon.log"); }
 
 std::vector<std::string> containers_of(const std::string& instance,
                                        const std::string& docker_host) {

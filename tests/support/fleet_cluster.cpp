@@ -13,6 +13,8 @@
 #include <thread>
 #include <unistd.h>
 
+#include "process_log.hpp"
+
 #include "planificador/broker/admin_client.hpp"
 
 namespace planificador::testing {
@@ -24,21 +26,6 @@ namespace fs = std::filesystem;
 // A drain lets running tasks finish within their grace and then flushes for up to 10 s.
 constexpr auto k_drain_timeout = 40s;
 constexpr auto k_broker_start = 10s;
-
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-std::string bound(const std::string& log, const std::string& name) {
-  std::smatch found;
-  if (std::regex_search(log, found, std::regex(name + " bound to (\\S+)"))) {
-    return found[1].str();
-  }
-  return "";
-}
 
 int status_code(int status) {
   if (WIFEXITED(status)) {
@@ -77,7 +64,7 @@ std::vector<pid_t> processes_mentioning(const std::string& needle) {
     if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) {
       continue;
     }
-    const std::string cmdline = read_all(entry.path().string() + "/cmdline");
+    const std::string cmdline = read_text_file(entry.path().string() + "/cmdline");
     if (cmdline.find(needle) != std::string::npos) {
       found.push_back(static_cast<pid_t>(std::stol(name)));
     }
@@ -172,11 +159,11 @@ std::string FleetCluster::start_broker(std::chrono::milliseconds timeout) {
     const std::string text = broker_log();
     if (text.find("broker serving") != std::string::npos) {
       if (m_intake.empty()) {
-        m_intake = bound(text, "intake");
-        m_events = bound(text, "events");
-        m_control = bound(text, "control");
-        m_workers = bound(text, "workers");
-        m_admin = bound(text, "admin");
+        m_intake = bound_endpoint(text, "intake");
+        m_events = bound_endpoint(text, "events");
+        m_control = bound_endpoint(text, "control");
+        m_workers = bound_endpoint(text, "workers");
+        m_admin = bound_endpoint(text, "admin");
         (void)write_broker_config();  // a restart binds these very endpoints
       }
       return "";
@@ -208,7 +195,7 @@ void FleetCluster::signal_broker(int signal) const {
   }
 }
 
-std::string FleetCluster::broker_log() const { return read_all(m_dir + "/broker.log"); }
+std::string FleetCluster::broker_log() const { return read_text_file(m_dir + "/broker.log"); }
 
 bool FleetCluster::wait_broker_log(const std::string& text,
                                    std::chrono::milliseconds timeout) const {
@@ -318,7 +305,7 @@ std::string FleetCluster::launch(Member& member, bool wait_join) {
   if (member.settings.directory.empty()) {
     fs::create_directories(dir);
     std::ofstream(dir + "/shipped.toml")
-        << with_private_patterns(read_all(m_settings.shipped_config), member.spec.name);
+        << with_private_patterns(read_text_file(m_settings.shipped_config), member.spec.name);
     DaemonSettings& settings = member.settings;
     settings.bin_dir = m_settings.bin_dir;
     settings.shipped_config = dir + "/shipped.toml";

@@ -209,7 +209,7 @@ int serve_direct(Setup& setup) {
   }
   auto& transport = **opened;
   QueueSink sink(setup.events);
-  auto options = sched::scheduler_options(config, setup.executor);
+  auto options = sched::scheduler_options(config);
   options.on_room = [&transport] { transport.wake(); };
   sched::Scheduler scheduler(config, setup.backend, sink, std::move(options));
   FrameBridge handler(scheduler);
@@ -260,7 +260,7 @@ int serve_fleet(Setup& setup, const std::optional<transport::LinkCurve>& curve) 
   }
   auto& link = **opened;
   QueueSink sink(setup.events);
-  auto options = sched::scheduler_options(config, setup.executor);
+  auto options = sched::scheduler_options(config);
   // The broker sends a SUBMIT only against credit (docs/fleet.md §2), so what is queued is
   // bounded by server.workers; a fleet daemon never answers "backlog full".
   options.backlog = std::numeric_limits<std::size_t>::max();

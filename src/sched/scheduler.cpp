@@ -54,15 +54,11 @@ class Scheduler::TaskOutput final : public backend::OutputSink {
   protocol::TaskId m_id;
 };
 
-SchedulerOptions scheduler_options(const config::Config& config, std::string executor) {
+SchedulerOptions scheduler_options(const config::Config& config) {
   SchedulerOptions options;
   options.workers = config.server.workers;
   options.backlog = config.server.backlog;
-  if (config.server.executor.empty()) {
-    options.executor = std::move(executor);
-  } else {
-    options.executor = config.server.executor;
-  }
+  options.executor = config.server.executor;
   options.decode = decode_limits(config);
   return options;
 }

@@ -35,7 +35,7 @@ struct Daemon {
     options.max_inbound_bytes = sched::max_frame_bytes(sched::decode_limits(config));
     options.flush_timeout = 5s;
     transport = std::move(*transport::Transport::open(options, queue));
-    auto sched_options = sched::scheduler_options(config, "unused");
+    auto sched_options = sched::scheduler_options(config);
     sched_options.on_room = [this] { transport->wake(); };
     scheduler = std::make_unique<sched::Scheduler>(config, backend, sink, sched_options);
     handler = std::make_unique<FrameBridge>(*scheduler);

@@ -377,7 +377,7 @@ TEST(WorkerLink, WiredToTheSchedulerStartedPrecedesTheTasksEvents) {
   testing::FakeBackend backend;
   EventQueue queue(64);
   daemon::QueueSink sink(queue);
-  auto sched_options = sched::scheduler_options(config, "unused");
+  auto sched_options = sched::scheduler_options(config);
   sched_options.on_start = daemon::announce_start(queue);
   sched::Scheduler scheduler(config, backend, sink, sched_options);
   daemon::LinkBridge bridge(scheduler);

@@ -31,7 +31,7 @@ struct Fixture {
   explicit Fixture(std::size_t workers = 2, std::size_t backlog = 8)
       : config(fake_config(workers, backlog)), scheduler(config, backend, sink, options()) {}
   SchedulerOptions options() {
-    auto opts = scheduler_options(config, "unused");
+    auto opts = scheduler_options(config);
     opts.on_room = [this] { ++rooms; };
     opts.on_start = [this](const protocol::TaskId& id) {
       const std::lock_guard lock(starts_mutex);

@@ -37,9 +37,9 @@ struct SchedulerOptions {
   std::function<void(const protocol::TaskId& id)> on_start;
 };
 
-// Returns the options `config` implies; `executor` overrides an empty server.executor.
-[[nodiscard]] SchedulerOptions scheduler_options(const config::Config& config,
-                                                 std::string executor);
+// Returns the options `config` implies (server.executor, which config::parse() sets to
+// the host's name when the file names none, is the executor REPORT names).
+[[nodiscard]] SchedulerOptions scheduler_options(const config::Config& config);
 
 class Scheduler {
  public:

@@ -10,6 +10,7 @@
 
 #include "daemon_process.hpp"
 #include "fake_backend.hpp"
+#include "swarm_cluster.hpp"
 #include "zmq_client.hpp"
 #include <gtest/gtest.h>
 
@@ -22,23 +23,6 @@ using namespace std::chrono_literals;
 
 constexpr const char* k_image = "planificador/daemon:e2e";
 constexpr const char* k_container = "planificador-daemon-image-e2e";
-
-// Returns a TCP port on 127.0.0.1 that was free a moment ago (the daemon runs in the
-// host's network namespace and binds it itself).
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
-    port = ntohs(address.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
 
 // Writes the shipped config with its endpoints moved to `intake`/`events` and the executor
 // named, into `path`.
@@ -68,8 +52,8 @@ TEST(DaemonImage, ContainerizedDaemonRunsATask) {
   const auto dir = std::filesystem::temp_directory_path() / "planificador-daemon-image-e2e";
   std::filesystem::create_directories(dir);
   const std::string config = (dir / "config.toml").string();
-  const std::string intake = "tcp://127.0.0.1:" + std::to_string(free_port());
-  const std::string events = "tcp://127.0.0.1:" + std::to_string(free_port());
+  const std::string intake = "tcp://127.0.0.1:" + std::to_string(loopback_port());
+  const std::string events = "tcp://127.0.0.1:" + std::to_string(loopback_port());
   write_config(config, intake, events);
 
   (void)run_command({"docker", "rm", "-f", k_container});

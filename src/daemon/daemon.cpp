@@ -9,11 +9,14 @@
 #include <csignal>
 #include <cstdint>
 #include <cstring>
+#include <fcntl.h>
+#include <filesystem>
 #include <future>
 #include <limits>
 #include <mutex>
 #include <poll.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <thread>
 #include <unistd.h>
@@ -302,6 +305,35 @@ std::string instance_name(const config::Config& config) {
   return clean + "-" + hash.data();
 }
 
+namespace {
+
+// Returns the lock that makes this process the one daemon of `instance`: an exclusive
+// flock on <state_dir>/<instance>.lock, held until the process ends (a SIGKILL too). A
+// second daemon with the same config would otherwise sweep the first one's containers as
+// leftovers and replace its staged helper before its own sockets failed to bind.
+Result<os::Fd> lock_instance(const std::string& state_dir, const std::string& instance) {
+  std::error_code error;
+  std::filesystem::create_directories(state_dir, error);
+  if (error) {
+    return fail("state_dir `" + state_dir + "`: " + error.message(), error.value());
+  }
+  const std::string path = state_dir + "/" + instance + ".lock";
+  os::Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd) {
+    return fail_errno("open `" + path + "`");
+  }
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      return fail("another planificador serves instance `" + instance + "` (it holds `" + path +
+                  "`): stop it, or give this one a state_dir, intake or executor of its own");
+    }
+    return fail_errno("flock `" + path + "`");
+  }
+  return fd;
+}
+
+}  // namespace
+
 int run(const config::Config& config, const std::optional<transport::LinkCurve>& curve) {
   auto signal_fd = block_signals();
   if (!signal_fd) {
@@ -319,6 +351,11 @@ int run(const config::Config& config, const std::optional<transport::LinkCurve>&
   // config::parse() put the host name there if the file named no executor.
   const std::string& executor = config.server.executor;
   const std::string instance = instance_name(config);
+  const auto instance_lock = lock_instance(config.server.state_dir, instance);
+  if (!instance_lock) {
+    spdlog::critical("{}", instance_lock.error().message);
+    return 1;
+  }
   auto backend = backend::docker::make_docker_backend(config, instance);
   BackendStarter starter(*backend);
   transport::EventQueue events(k_event_queue_frames);

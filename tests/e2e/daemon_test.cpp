@@ -90,15 +90,19 @@ TEST(DaemonCli, VersionAndCheckConfig) {
 
 // Sends SPEC's worked example (python, print(1)) under `id` and checks its two answers
 // byte for byte.
+void expect_worked_example_on(DaemonProcess& daemon, const std::string& id) {
+  ZmqClient client(daemon.intake(), daemon.events());
+  client.send(bytes({0x00}) + id + bytes({0, 0, 0, 6, 0, 0, 0, 9}) + "python" + "print(1)\n");
+  const auto events = client.collect_one(*protocol::TaskId::from_bytes(id), k_task_wait);
+  ASSERT_EQ(events.frames.size(), 2U) << daemon.log();
+  EXPECT_EQ(events.frames[0], bytes({0x01}) + id + bytes({0, 0, 0, 2}) + "1\n");
+  EXPECT_EQ(events.frames[1], bytes({0x03}) + id + bytes({0, 0, 0, 0}));
+}
+
 void expect_worked_example(const DaemonSettings& daemon_settings, const std::string& id) {
   auto daemon = start(daemon_settings);
   ASSERT_NE(daemon, nullptr);
-  ZmqClient client(daemon->intake(), daemon->events());
-  client.send(bytes({0x00}) + id + bytes({0, 0, 0, 6, 0, 0, 0, 9}) + "python" + "print(1)\n");
-  const auto events = client.collect_one(*protocol::TaskId::from_bytes(id), k_task_wait);
-  ASSERT_EQ(events.frames.size(), 2U) << daemon->log();
-  EXPECT_EQ(events.frames[0], bytes({0x01}) + id + bytes({0, 0, 0, 2}) + "1\n");
-  EXPECT_EQ(events.frames[1], bytes({0x03}) + id + bytes({0, 0, 0, 0}));
+  expect_worked_example_on(*daemon, id);
 }
 
 TEST(DaemonE2e, SpecWorkedExampleByteForByte) {
@@ -113,6 +117,29 @@ TEST(DaemonE2e, ServesWithAnExecutorNameLongerThanASocketAddressHolds) {
   auto long_named = settings();
   long_named.executor = std::string(60, 'x');
   expect_worked_example(long_named, "long-executor-name-0123456789abc");
+}
+
+// A second daemon started with the very same config is refused before it touches
+// anything: the first one keeps its containers and serves on.
+TEST(DaemonE2e, ASecondDaemonOfTheSameInstanceIsRefusedAndTouchesNothing) {
+  PLANIFICADOR_REQUIRE_E2E();
+  std::string error;
+  auto first = DaemonProcess::start(settings(), error);
+  ASSERT_NE(first, nullptr) << error;
+  const auto containers = containers_of(first->instance());
+  ASSERT_FALSE(containers.empty());
+
+  const auto second = run_command(
+      {settings().bin_dir + "/planificador", "--config", first->config_path()}, "", 60s);
+  EXPECT_EQ(second.exit_code, 1) << second.err;
+  EXPECT_NE(second.err.find("another planificador serves instance `" + first->instance() + "`"),
+            std::string::npos)
+      << second.err;
+  EXPECT_EQ(second.err.find("removing leftover container"), std::string::npos) << second.err;
+
+  EXPECT_EQ(containers_of(first->instance()), containers);
+  expect_worked_example_on(*first, "second-daemon-refused-0123456789");
+  EXPECT_EQ(first->terminate(60s), 0) << first->log();
 }
 
 TEST(DaemonE2e, EveryRunnerSaysHello) {

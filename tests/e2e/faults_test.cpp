@@ -120,6 +120,10 @@ TEST(DaemonFaults, SigkillThenRestartWithTheSameConfigLeavesNothingOfTheOldRun) 
   EXPECT_TRUE(pids_with_cmdline(marker).empty());
   EXPECT_TRUE(pids_in_containers(old_ids).empty());
   for (const auto& entry : entries_with_inodes(second->state_dir())) {
+    // The instance's lock file is the instance's, not the run's: every run locks the same.
+    if (std::get<0>(entry).ends_with(".lock")) {
+      continue;
+    }
     EXPECT_FALSE(old_entries.contains(entry)) << "left by the old run: " << std::get<0>(entry);
   }
 

@@ -4,7 +4,7 @@
     scripts/test_counts.py DIR [DIR ...]
 
 Prints one line per directory and a total, e.g.
-    build/test-results: 1033 ran, 1031 passed, 0 failed, 2 skipped (41 executables)
+    build/test-results: 1033 ran, 1031 passed, 0 failed, 2 skipped (1033 reports)
 and exits 1 when a report is unreadable or counts a failure.
 """
 import pathlib
@@ -39,7 +39,7 @@ def main(directories):
             broken = True
             continue
         print(f"{directory}: {ran} ran, {ran - failed - skipped} passed, {failed} failed, "
-              f"{skipped} skipped ({reports} executables)")
+              f"{skipped} skipped ({reports} reports)")
         total = [a + b for a, b in zip(total, (ran, failed, skipped, reports))]
     ran, failed, skipped, _ = total
     print(f"planificador: {ran - failed - skipped} passed, {failed} failed, {skipped} skipped "

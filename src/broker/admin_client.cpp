@@ -10,9 +10,7 @@ Result<std::string> query_admin(const std::string& endpoint, const transport::Cu
     zmq::context_t context(1);
     zmq::socket_t socket(context, zmq::socket_type::req);
     socket.set(zmq::sockopt::linger, 0);
-    if (auto applied = transport::apply_curve(socket.handle(), curve); !applied) {
-      return tl::unexpected(applied.error());
-    }
+    PLAN_TRY(transport::apply_curve(socket.handle(), curve));
     socket.connect(endpoint);
     // The request's content does not matter: every request is answered with the view.
     (void)socket.send(zmq::str_buffer("fleet"), zmq::send_flags::none);

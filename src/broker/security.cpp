@@ -43,9 +43,7 @@ std::string z85_key(std::string_view binary) {
 
 Result<std::set<std::string>> load_allow_list(const std::string& path) {
   auto keys = curve::load_public_keys(path);
-  if (!keys) {
-    return tl::unexpected(keys.error());
-  }
+  PLAN_TRY(keys);
   std::set<std::string> allowed;
   for (const auto& key : *keys) {
     allowed.insert(binary_key(key));

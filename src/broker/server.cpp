@@ -295,22 +295,16 @@ Settings settings_for(const config::BrokerConfig& config, std::uint64_t epoch, s
 
 Result<void> serve(const config::BrokerConfig& config, Settings settings) {
   auto security = load_security(config.curve);
-  if (!security) {
-    return tl::unexpected(security.error());
-  }
+  PLAN_TRY(security);
   if (!security->workers_curve) {
     spdlog::warn(
         "the worker link is plain TCP (curve.plaintext = true): for one host or a "
         "trusted network only");
   }
   auto sockets = open_sockets(config, *security);
-  if (!sockets) {
-    return tl::unexpected(sockets.error());
-  }
+  PLAN_TRY(sockets);
   auto signal_fd = open_signal_fd();
-  if (!signal_fd) {
-    return tl::unexpected(signal_fd.error());
-  }
+  PLAN_TRY(signal_fd);
   spdlog::info("broker serving: epoch {:016x}, backlog {}, heartbeat {} ms x {}, worker link {}",
                settings.epoch, settings.backlog, settings.heartbeat_ms, settings.heartbeat_misses,
                security->workers_curve ? "CURVE" : "plain");

@@ -105,9 +105,7 @@ Result<std::unique_ptr<Sockets>> open_sockets(const config::BrokerConfig& config
   auto sockets = std::make_unique<Sockets>();
   if (security.workers_curve || security.clients_curve) {
     auto zap = ZapHandler::open(sockets->context, security);
-    if (!zap) {
-      return tl::unexpected(zap.error());
-    }
+    PLAN_TRY(zap);
     sockets->zap = std::move(*zap);
   }
   const auto& broker = config.broker;
@@ -139,9 +137,7 @@ Result<std::unique_ptr<Sockets>> open_sockets(const config::BrokerConfig& config
     if (binding.socket == nullptr) {
       continue;
     }
-    if (auto bound = bind_socket(*binding.socket, binding.endpoint, binding.name); !bound) {
-      return tl::unexpected(bound.error());
-    }
+    PLAN_TRY(bind_socket(*binding.socket, binding.endpoint, binding.name));
   }
   return sockets;
 }

@@ -71,9 +71,7 @@ Result<void> open_kept(Fd& fd, const std::string& path, int flags) {
 // read again from offset 0 is generated afresh, and the open is most of what a read would
 // cost.
 Result<std::string> read_kept(Fd& fd, const std::string& path, int flags = O_RDONLY) {
-  if (auto opened = open_kept(fd, path, flags); !opened) {
-    return tl::unexpected(opened.error());
-  }
+  PLAN_TRY(open_kept(fd, path, flags));
   return read_fd(fd.get(), path);
 }
 
@@ -203,9 +201,7 @@ Result<Cgroup> Cgroup::of_container(std::string_view id, pid_t pid, std::string_
 Result<Cgroup> Cgroup::of_process(pid_t pid, std::string_view root) {
   const std::string path = "/proc/" + std::to_string(pid) + "/cgroup";
   auto text = read_file(path);
-  if (!text) {
-    return tl::unexpected(text.error());
-  }
+  PLAN_TRY(text);
   auto paths = parse_proc_cgroup(*text, root);
   if (!paths) {
     return fail(path + ": " + paths.error().message);

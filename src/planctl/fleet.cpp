@@ -84,13 +84,9 @@ Result<transport::CurveClient> load_curve(const CurveFiles& files) {
     return fail("--curve-server-key and --curve-key go together");
   }
   auto server = transport::curve::load_public_key(files.server_key);
-  if (!server) {
-    return tl::unexpected(server.error());
-  }
+  PLAN_TRY(server);
   auto pair = transport::curve::load_key_pair(files.key);
-  if (!pair) {
-    return tl::unexpected(pair.error());
-  }
+  PLAN_TRY(pair);
   return transport::CurveClient{*server, pair->public_key, pair->secret_key};
 }
 

@@ -63,9 +63,7 @@ Result<std::optional<std::string>> options_json(const RunRequest& request) {
   auto options = nlohmann::json::object();
   if (request.stdin_path) {
     auto data = read_file(*request.stdin_path);
-    if (!data) {
-      return tl::unexpected(data.error());
-    }
+    PLAN_TRY(data);
     options["stdin_base64"] = base64_encode(*data);
   }
   if (!request.args.empty()) {
@@ -90,18 +88,14 @@ Result<std::optional<std::string>> options_json(const RunRequest& request) {
       const std::string remote =
           colon == std::string::npos ? base_name(local) : item.substr(colon + 1);
       auto content = read_file(local);
-      if (!content) {
-        return tl::unexpected(content.error());
-      }
+      PLAN_TRY(content);
       files.push_back({{"path", remote}, {"content", base64_encode(*content)}, {"base64", true}});
     }
     options["files"] = files;
   }
   if (!request.limits.empty()) {
     auto limits = limits_json(request.limits);
-    if (!limits) {
-      return tl::unexpected(limits.error());
-    }
+    PLAN_TRY(limits);
     options["limits"] = *limits;
   }
   if (options.empty() && !request.report) {

@@ -92,8 +92,8 @@ class Writer {
   std::string m_bytes;
 };
 
-tl::unexpected<LinkError> error(std::string message) {
-  return tl::unexpected(LinkError{std::move(message)});
+tl::unexpected<Error> error(std::string message) {
+  return fail(ErrorKind::malformed, std::move(message));
 }
 
 // The minimum bytes one held task takes (id and flags), to bound held_count by the frame.
@@ -101,7 +101,7 @@ constexpr std::size_t k_held_bytes = k_task_id_size + 1;
 // A pattern takes at least its u16 length.
 constexpr std::size_t k_pattern_min_bytes = 2;
 
-tl::expected<Ready, LinkError> decode_ready(std::string_view frame) {
+Result<Ready> decode_ready(std::string_view frame) {
   Reader reader(frame);
   Ready ready;
   if (!reader.u8(ready.version) || !reader.u32(ready.slots) || !reader.u32(ready.free) ||
@@ -141,7 +141,7 @@ tl::expected<Ready, LinkError> decode_ready(std::string_view frame) {
 }
 
 // A message that is its type byte and a task id, nothing more.
-tl::expected<TaskId, LinkError> decode_id_only(std::string_view frame, const char* name) {
+Result<TaskId> decode_id_only(std::string_view frame, const char* name) {
   Reader reader(frame);
   TaskId id;
   if (!reader.id(id) || !reader.done()) {
@@ -153,7 +153,7 @@ tl::expected<TaskId, LinkError> decode_id_only(std::string_view frame, const cha
 
 // A message that is its type byte alone.
 template <class Variant, class Message>
-tl::expected<Variant, LinkError> bare(std::string_view frame, const char* name) {
+Result<Variant> bare(std::string_view frame, const char* name) {
   if (frame.size() != 1) {
     return error(std::string(name) + ": expected 1 byte, got " + std::to_string(frame.size()));
   }
@@ -162,7 +162,7 @@ tl::expected<Variant, LinkError> bare(std::string_view frame, const char* name) 
 
 }  // namespace
 
-tl::expected<FromDaemon, LinkError> decode_from_daemon(std::string_view frame) {
+Result<FromDaemon> decode_from_daemon(std::string_view frame) {
   if (frame.empty()) {
     return error("empty frame");
   }
@@ -191,7 +191,7 @@ tl::expected<FromDaemon, LinkError> decode_from_daemon(std::string_view frame) {
                " is not a daemon's link message");
 }
 
-tl::expected<FromBroker, LinkError> decode_from_broker(std::string_view frame) {
+Result<FromBroker> decode_from_broker(std::string_view frame) {
   if (frame.empty()) {
     return error("empty frame");
   }

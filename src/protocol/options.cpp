@@ -19,15 +19,15 @@ namespace {
 
 // Ordered, so that env keeps the order the client gave.
 using Json = nlohmann::ordered_json;
-using Check = tl::expected<void, std::string>;
+using Check = Result<void>;
 
-tl::unexpected<std::string> bad(const std::string& where, std::string_view what) {
-  return tl::unexpected(where + ": " + std::string(what));
+tl::unexpected<Error> bad(const std::string& where, std::string_view what) {
+  return fail(ErrorKind::malformed, where + ": " + std::string(what));
 }
 
 // JSON objects with a repeated key are rejected: parsers disagree on which value wins, and
 // a client must not be able to say two things at once.
-tl::expected<Json, std::string> parse_document(std::string_view text) {
+Result<Json> parse_document(std::string_view text) {
   std::vector<std::set<std::string>> open_objects;
   std::optional<std::string> duplicate;
   const Json::parser_callback_t callback = [&](int /*depth*/, Json::parse_event_t event,
@@ -65,22 +65,21 @@ Check only_keys(const Json& object, const std::string& where,
   return {};
 }
 
-tl::expected<std::string, std::string> string_at(const Json& value, const std::string& where) {
+Result<std::string> string_at(const Json& value, const std::string& where) {
   if (!value.is_string()) {
     return bad(where, "expected a string");
   }
   return value.get<std::string>();
 }
 
-tl::expected<std::string, std::string> decode_base64_at(const Json& value,
-                                                        const std::string& where) {
+Result<std::string> decode_base64_at(const Json& value, const std::string& where) {
   auto text = string_at(value, where);
   if (!text) {
     return text;
   }
   auto bytes = base64_decode(*text);
   if (!bytes) {
-    return bad(where, "invalid base64: " + bytes.error());
+    return bad(where, "invalid base64: " + bytes.error().message);
   }
   return bytes;
 }
@@ -94,9 +93,7 @@ Check parse_stdin(const Json& root, TaskOptions& out) {
   auto data = text != root.end()     ? string_at(*text, "options.stdin")
               : base64 != root.end() ? decode_base64_at(*base64, "options.stdin_base64")
                                      : std::string();
-  if (!data) {
-    return tl::unexpected(data.error());
-  }
+  PLAN_TRY(data);
   out.stdin_data = std::move(*data);
   return {};
 }
@@ -108,9 +105,7 @@ Check parse_args(const Json& args, TaskOptions& out) {
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string where = "options.args[" + std::to_string(i) + "]";
     auto arg = string_at(args[i], where);
-    if (!arg) {
-      return tl::unexpected(arg.error());
-    }
+    PLAN_TRY(arg);
     // execve() takes C strings: a NUL would silently cut the argument short.
     if (arg->find('\0') != std::string::npos) {
       return bad(where, "must not contain NUL");
@@ -133,9 +128,7 @@ Check parse_env(const Json& env, TaskOptions& out) {
     }
     const std::string where = "options.env." + escape_text(name);
     auto text = string_at(value, where);
-    if (!text) {
-      return tl::unexpected(text.error());
-    }
+    PLAN_TRY(text);
     if (text->find('\0') != std::string::npos) {
       return bad(where, "must not contain NUL");
     }
@@ -144,13 +137,11 @@ Check parse_env(const Json& env, TaskOptions& out) {
   return {};
 }
 
-tl::expected<TaskFile, std::string> parse_file(const Json& file, const std::string& where) {
+Result<TaskFile> parse_file(const Json& file, const std::string& where) {
   if (!file.is_object()) {
     return bad(where, "expected an object with `path` and `content`");
   }
-  if (auto keys = only_keys(file, where, {"path", "content", "base64"}); !keys) {
-    return tl::unexpected(keys.error());
-  }
+  PLAN_TRY(only_keys(file, where, {"path", "content", "base64"}));
   const auto path = file.find("path");
   const auto content = file.find("content");
   if (path == file.end()) {
@@ -160,9 +151,7 @@ tl::expected<TaskFile, std::string> parse_file(const Json& file, const std::stri
     return bad(where, "missing `content`");
   }
   auto path_text = string_at(*path, where + ".path");
-  if (!path_text) {
-    return tl::unexpected(path_text.error());
-  }
+  PLAN_TRY(path_text);
   if (!is_safe_relative_path(*path_text)) {
     return bad(where + ".path", "must be relative and stay in the work directory");
   }
@@ -175,9 +164,7 @@ tl::expected<TaskFile, std::string> parse_file(const Json& file, const std::stri
   }
   auto bytes = base64 ? decode_base64_at(*content, where + ".content")
                       : string_at(*content, where + ".content");
-  if (!bytes) {
-    return tl::unexpected(bytes.error());
-  }
+  PLAN_TRY(bytes);
   return TaskFile{std::move(*path_text), std::move(*bytes)};
 }
 
@@ -210,9 +197,7 @@ Check parse_files(const Json& files, TaskOptions& out) {
   }
   for (std::size_t i = 0; i < files.size(); ++i) {
     auto file = parse_file(files[i], "options.files[" + std::to_string(i) + "]");
-    if (!file) {
-      return tl::unexpected(file.error());
-    }
+    PLAN_TRY(file);
     out.files.push_back(std::move(*file));
   }
   return check_file_paths(out.files);
@@ -249,24 +234,16 @@ Check parse_limits(const Json& limits, TaskOptions& out) {
 
 }  // namespace
 
-tl::expected<TaskOptions, std::string> parse_options(std::string_view json) {
+Result<TaskOptions> parse_options(std::string_view json) {
   auto document = parse_document(json);
-  if (!document) {
-    return tl::unexpected(document.error());
-  }
+  PLAN_TRY(document);
   const Json& root = *document;
   if (!root.is_object()) {
     return bad("options", "expected a JSON object");
   }
-  if (auto keys =
-          only_keys(root, "options", {"stdin", "stdin_base64", "args", "env", "files", "limits"});
-      !keys) {
-    return tl::unexpected(keys.error());
-  }
+  PLAN_TRY(only_keys(root, "options", {"stdin", "stdin_base64", "args", "env", "files", "limits"}));
   TaskOptions options;
-  if (auto result = parse_stdin(root, options); !result) {
-    return tl::unexpected(result.error());
-  }
+  PLAN_TRY(parse_stdin(root, options));
   const std::pair<const char*, Check (*)(const Json&, TaskOptions&)> sections[] = {
       {"args", parse_args}, {"env", parse_env}, {"files", parse_files}, {"limits", parse_limits}};
   for (const auto& [key, parse] : sections) {
@@ -274,9 +251,7 @@ tl::expected<TaskOptions, std::string> parse_options(std::string_view json) {
     if (value == root.end()) {
       continue;
     }
-    if (auto result = parse(*value, options); !result) {
-      return tl::unexpected(result.error());
-    }
+    PLAN_TRY(parse(*value, options));
   }
   return options;
 }

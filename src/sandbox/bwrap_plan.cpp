@@ -75,9 +75,7 @@ std::vector<SystemEntry> probe_system_entries() {
 }
 
 Result<std::vector<std::string>> bwrap_arguments(const SandboxPlan& plan) {
-  if (auto valid = check_plan(plan); !valid) {
-    return tl::unexpected(valid.error());
-  }
+  PLAN_TRY(check_plan(plan));
   // --unshare-user is spelled out (--unshare-all only tries it) because --disable-userns
   // needs it: the program may not create namespaces of its own. --as-pid-1 makes the
   // zygote the namespace's init: it reaps orphans, the kernel drops signals sent to it

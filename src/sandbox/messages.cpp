@@ -30,7 +30,7 @@ Result<File> file_of(const json& entry, const std::string& what) {
   }
   auto content = base64_decode(data->get_ref<const std::string&>());
   if (!content) {
-    return fail(label + "`data` is not base64: " + content.error());
+    return fail(label + "`data` is not base64: " + content.error().message);
   }
   file.content = std::move(*content);
   return file;
@@ -50,9 +50,7 @@ Result<std::vector<File>> files_of(const JsonFields& fields, bool required) {
   }
   for (const auto& entry : *list) {
     auto file = file_of(entry, fields.what());
-    if (!file) {
-      return tl::unexpected(file.error());
-    }
+    PLAN_TRY(file);
     files.push_back(std::move(*file));
   }
   return files;
@@ -79,25 +77,17 @@ struct ProgramJsonFields {
 
 Result<ProgramJsonFields> program_of(const Message& message, const JsonFields& fields,
                                      bool env_required) {
-  if (auto tagged = fields.tagged("op", "exec"); !tagged) {
-    return tl::unexpected(tagged.error());
-  }
+  PLAN_TRY(fields.tagged("op", "exec"));
   ProgramJsonFields program;
   auto argv = fields.strings("argv", true);
-  if (!argv) {
-    return tl::unexpected(argv.error());
-  }
+  PLAN_TRY(argv);
   if (argv->empty() || argv->front().empty()) {
     return fail(fields.what() + ": argv is empty");
   }
   auto env = fields.strings("env", env_required);
-  if (!env) {
-    return tl::unexpected(env.error());
-  }
+  PLAN_TRY(env);
   auto cpu = fields.positive("rlimit_cpu_s");
-  if (!cpu) {
-    return tl::unexpected(cpu.error());
-  }
+  PLAN_TRY(cpu);
   if (message.fds.size() != k_exec_fds) {
     return fail(fields.what() + ": expected 3 descriptors (stdin, stdout, stderr), got " +
                 std::to_string(message.fds.size()));
@@ -120,9 +110,7 @@ json program_json(const std::vector<std::string>& argv, const std::vector<std::s
 // Returns `decoded` as the variant `V`, or its Error.
 template <class V, class T>
 Result<V> as(Result<T> decoded) {
-  if (!decoded) {
-    return tl::unexpected(decoded.error());
-  }
+  PLAN_TRY(decoded);
   return V{std::move(*decoded)};
 }
 
@@ -183,9 +171,7 @@ json encode(const CleanRequest& /*message*/) { return {{"op", "clean"}}; }
 template <>
 Result<PrepareRequest> decode<PrepareRequest>(const Message& message) {
   const JsonFields fields(message.body, "prepare");
-  if (auto tagged = fields.tagged("op", "prepare"); !tagged) {
-    return tl::unexpected(tagged.error());
-  }
+  PLAN_TRY(fields.tagged("op", "prepare"));
   return files_of(fields, true).map([](std::vector<File> files) {
     return PrepareRequest{std::move(files)};
   });
@@ -195,13 +181,9 @@ template <>
 Result<ExecRequest> decode<ExecRequest>(const Message& message) {
   const JsonFields fields(message.body, "exec");
   auto program = program_of(message, fields, false);
-  if (!program) {
-    return tl::unexpected(program.error());
-  }
+  PLAN_TRY(program);
   auto files = files_of(fields, false);
-  if (!files) {
-    return tl::unexpected(files.error());
-  }
+  PLAN_TRY(files);
   return ExecRequest{std::move(program->argv), std::move(program->env), program->rlimit_cpu_s,
                      std::move(*files)};
 }
@@ -214,13 +196,9 @@ Result<KillRequest> decode<KillRequest>(const Message& message) {
 template <>
 Result<ResetRequest> decode<ResetRequest>(const Message& message) {
   const JsonFields fields(message.body, "reset");
-  if (auto tagged = fields.tagged("op", "reset"); !tagged) {
-    return tl::unexpected(tagged.error());
-  }
+  PLAN_TRY(fields.tagged("op", "reset"));
   auto isolation = fields.string("isolation");
-  if (!isolation) {
-    return tl::unexpected(isolation.error());
-  }
+  PLAN_TRY(isolation);
   const std::string name = isolation->value_or("strict");
   if (name != "strict" && name != "fast") {
     return fields.wrong("isolation", "\"strict\" or \"fast\"");
@@ -248,13 +226,9 @@ Result<Ready> decode<Ready>(const Message& message) {
 template <>
 Result<Started> decode<Started>(const Message& message) {
   const JsonFields fields(message.body, "started");
-  if (auto tagged = fields.tagged("event", "started"); !tagged) {
-    return tl::unexpected(tagged.error());
-  }
+  PLAN_TRY(fields.tagged("event", "started"));
   auto pid = fields.integer("pid");
-  if (!pid) {
-    return tl::unexpected(pid.error());
-  }
+  PLAN_TRY(pid);
   if (!*pid) {
     return fields.missing("pid");
   }
@@ -264,9 +238,7 @@ Result<Started> decode<Started>(const Message& message) {
 template <>
 Result<Exited> decode<Exited>(const Message& message) {
   const JsonFields fields(message.body, "exited");
-  if (auto tagged = fields.tagged("event", "exited"); !tagged) {
-    return tl::unexpected(tagged.error());
-  }
+  PLAN_TRY(fields.tagged("event", "exited"));
   auto status = fields.integer("wait_status");
   auto error = fields.string("error");
   auto rejected = fields.boolean("rejected", false);
@@ -283,9 +255,7 @@ template <>
 Result<ProgramExec> decode<ProgramExec>(const Message& message) {
   const JsonFields fields(message.body, "exec");
   auto program = program_of(message, fields, true);
-  if (!program) {
-    return tl::unexpected(program.error());
-  }
+  PLAN_TRY(program);
   return ProgramExec{std::move(program->argv), std::move(program->env), program->rlimit_cpu_s};
 }
 

@@ -79,9 +79,7 @@ Result<std::size_t> receive_exactly(int socket, char* data, std::size_t size,
         return fail_errno("recvmsg on the sandboxd socket");
       }
       if (errno != EINTR) {
-        if (auto ready = wait_for(socket, POLLIN); !ready) {
-          return tl::unexpected(ready.error());
-        }
+        PLAN_TRY(wait_for(socket, POLLIN));
       }
       continue;
     }
@@ -160,9 +158,7 @@ Result<Message> receive_message(int socket) {
   Message message;
   std::array<char, k_header_bytes> prefix{};
   auto got = receive_exactly(socket, prefix.data(), prefix.size(), message.fds);
-  if (!got) {
-    return tl::unexpected(got.error());
-  }
+  PLAN_TRY(got);
   if (*got == 0) {
     return fail(ErrorKind::closed, "connection closed");
   }
@@ -179,9 +175,7 @@ Result<Message> receive_message(int socket) {
   }
   std::string payload(length, '\0');
   got = receive_exactly(socket, payload.data(), payload.size(), message.fds);
-  if (!got) {
-    return tl::unexpected(got.error());
-  }
+  PLAN_TRY(got);
   if (*got < payload.size()) {
     return fail("sandboxd message: truncated after " + std::to_string(*got) + " of " +
                 std::to_string(length) + " bytes");

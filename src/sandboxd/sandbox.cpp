@@ -153,9 +153,7 @@ Result<Sandbox> Sandbox::start(const LaunchSpec& spec, std::chrono::milliseconds
   if (!sandbox) {
     return sandbox;
   }
-  if (auto ready = sandbox->await_ready(timeout); !ready) {
-    return tl::unexpected(ready.error());
-  }
+  PLAN_TRY(sandbox->await_ready(timeout));
   return sandbox;
 }
 
@@ -174,9 +172,7 @@ Result<void> Sandbox::await_ready(std::chrono::milliseconds timeout) {
 
 Result<Sandbox> Sandbox::launch(const LaunchSpec& spec) {
   auto errors = os::make_pipe();
-  if (!errors) {
-    return tl::unexpected(errors.error());
-  }
+  PLAN_TRY(errors);
   std::array<int, 2> pair{-1, -1};
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair.data()) != 0) {
     return fail_errno("socketpair");

@@ -69,33 +69,23 @@ void log(const std::string& message) {
 
 Result<Server> Server::create(ServerOptions options) {
   auto signals = open_signal_fd();
-  if (!signals) {
-    return tl::unexpected(signals.error());
-  }
+  PLAN_TRY(signals);
   // Off PID 1 (tests on a host), orphans of the task (bwrap's init once bwrap is killed)
   // must still come back to the helper to be reaped and counted.
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
     return fail_errno("prctl PR_SET_CHILD_SUBREAPER");
   }
   auto workspace = Workspace::open(options.root);
-  if (!workspace) {
-    return tl::unexpected(workspace.error());
-  }
-  if (auto renewed = workspace->renew(); !renewed) {
-    return tl::unexpected(renewed.error());
-  }
+  PLAN_TRY(workspace);
+  PLAN_TRY(workspace->renew());
   sandbox::SandboxPlan plan;
   plan.root = workspace->root();
   plan.stub = options.self;
   plan.system = sandbox::probe_system_entries();
   auto arguments = sandbox::bwrap_arguments(plan);
-  if (!arguments) {
-    return tl::unexpected(arguments.error());
-  }
+  PLAN_TRY(arguments);
   auto listener = listen_on(options.socket_path);
-  if (!listener) {
-    return tl::unexpected(listener.error());
-  }
+  PLAN_TRY(listener);
   Server server(std::move(options), std::move(*workspace), std::move(*signals),
                 std::move(*listener));
   server.m_bwrap_arguments = std::move(*arguments);
@@ -221,9 +211,7 @@ Result<void> Server::kill_and_reap() {
 
 Result<void> Server::start_sandbox() {
   auto started = Sandbox::start({m_options.bwrap, m_bwrap_arguments}, k_ready_timeout);
-  if (!started) {
-    return tl::unexpected(started.error());
-  }
+  PLAN_TRY(started);
   m_sandbox.emplace(std::move(*started));
   return {};
 }

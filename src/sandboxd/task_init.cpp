@@ -161,9 +161,7 @@ int run_program(SpawnRequest& request) {
 
 Result<PreparedTask> prepare_task(const ProcessBaseline& baseline) {
   auto status = os::make_pipe();
-  if (!status) {
-    return tl::unexpected(status.error());
-  }
+  PLAN_TRY(status);
   std::array<int, 2> pair{-1, -1};
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair.data()) != 0) {
     return fail_errno("socketpair for the task init");

@@ -99,9 +99,7 @@ Result<void> wipe_contents(int root) {
   std::vector<std::string> names;
   while (true) {
     auto entry = first_entry(current.get());
-    if (!entry) {
-      return tl::unexpected(entry.error());
-    }
+    PLAN_TRY(entry);
     if (!*entry) {
       if (names.empty()) {
         return {};
@@ -124,9 +122,7 @@ Result<void> wipe_contents(int root) {
       continue;
     }
     auto child = open_for_wipe(current.get(), (*entry)->name);
-    if (!child) {
-      return tl::unexpected(child.error());
-    }
+    PLAN_TRY(child);
     names.push_back(std::move((*entry)->name));
     current = std::move(*child);
   }
@@ -136,9 +132,7 @@ Result<void> wipe_contents(int root) {
 Result<void> remove_entry(int parent, const Entry& entry) {
   if (entry.directory) {
     auto dir = open_for_wipe(parent, entry.name);
-    if (!dir) {
-      return tl::unexpected(dir.error());
-    }
+    PLAN_TRY(dir);
     if (auto wiped = wipe_contents(dir->get()); !wiped) {
       return wiped;
     }

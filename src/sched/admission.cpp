@@ -34,13 +34,13 @@ Admission admit_submit(protocol::Submit submit, const config::Config& config, bo
   if (extended) {
     auto parsed = protocol::parse_options(*submit.options);
     if (!parsed) {
-      return reject(parsed.error());
+      return reject(parsed.error().message);
     }
     options = std::move(*parsed);
   }
   auto limits = effective_limits(runner->limits, options.limits);
   if (!limits) {
-    return reject(limits.error());
+    return reject(limits.error().message);
   }
   Admitted admitted;
   admitted.spec.id = submit.id;
@@ -75,8 +75,8 @@ Admission admit(std::string_view frame, const config::Config& config,
   return admit_submit(std::get<protocol::Submit>(std::move(*decoded)), config, shutting_down);
 }
 
-tl::expected<config::Limits, std::string> effective_limits(
-    const config::Limits& runner, const protocol::RequestedLimits& requested) {
+Result<config::Limits> effective_limits(const config::Limits& runner,
+                                        const protocol::RequestedLimits& requested) {
   struct Field {
     const char* name;
     const std::optional<std::uint64_t>& asked;
@@ -91,9 +91,10 @@ tl::expected<config::Limits, std::string> effective_limits(
   }};
   for (const auto& field : fields) {
     if (field.asked && *field.asked > field.maximum) {
-      return tl::unexpected("options.limits." + std::string(field.name) + ": " +
-                            std::to_string(*field.asked) + " exceeds the runner's maximum of " +
-                            std::to_string(field.maximum));
+      return fail(ErrorKind::malformed, "options.limits." + std::string(field.name) + ": " +
+                                            std::to_string(*field.asked) +
+                                            " exceeds the runner's maximum of " +
+                                            std::to_string(field.maximum));
     }
   }
   config::Limits effective = runner;

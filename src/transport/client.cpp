@@ -38,9 +38,7 @@ Result<std::unique_ptr<Client>> Client::connect(const std::string& intake,
                                                 const CurveClient& curve) {
   auto impl = std::make_unique<Impl>();
   for (void* socket : {impl->intake.handle(), impl->events.handle()}) {
-    if (auto applied = apply_curve(socket, curve); !applied) {
-      return tl::unexpected(applied.error());
-    }
+    PLAN_TRY(apply_curve(socket, curve));
   }
   std::string current = intake;
   try {
@@ -58,9 +56,7 @@ Result<std::unique_ptr<Client>> Client::connect(const std::string& intake,
     if (!control.empty()) {
       current = control;
       impl->control.emplace(impl->context, zmq::socket_type::pub);
-      if (auto applied = apply_curve(impl->control->handle(), curve); !applied) {
-        return tl::unexpected(applied.error());
-      }
+      PLAN_TRY(apply_curve(impl->control->handle(), curve));
       impl->control->set(zmq::sockopt::linger, 2000);
       impl->control->connect(control);
     }

@@ -101,9 +101,7 @@ Result<void> write_key_files(const std::string& prefix, const KeyPair& keys,
 
 Result<KeyPair> load_key_pair(const std::string& path) {
   auto lines = read_lines(path);
-  if (!lines) {
-    return tl::unexpected(lines.error());
-  }
+  PLAN_TRY(lines);
   KeyPair keys;
   for (std::size_t i = 0; i < lines->size(); ++i) {
     const std::string& line = (*lines)[i];
@@ -131,9 +129,7 @@ Result<KeyPair> load_key_pair(const std::string& path) {
 
 Result<std::vector<std::string>> load_public_keys(const std::string& path) {
   auto lines = read_lines(path);
-  if (!lines) {
-    return tl::unexpected(lines.error());
-  }
+  PLAN_TRY(lines);
   std::vector<std::string> keys;
   for (std::size_t i = 0; i < lines->size(); ++i) {
     std::string_view line = trim((*lines)[i]);
@@ -153,9 +149,7 @@ Result<std::vector<std::string>> load_public_keys(const std::string& path) {
 
 Result<std::string> load_public_key(const std::string& path) {
   auto keys = load_public_keys(path);
-  if (!keys) {
-    return tl::unexpected(keys.error());
-  }
+  PLAN_TRY(keys);
   if (keys->size() != 1) {
     return fail(path + ": expected one public key, found " + std::to_string(keys->size()));
   }

@@ -111,20 +111,14 @@ Result<std::unique_ptr<Transport>> Transport::open(const TransportOptions& optio
     return fail(std::string("set socket options: ") + error.what(), error.num());
   }
   auto intake = impl->attach(impl->intake, ep.intake, ep.connect, "intake");
-  if (!intake) {
-    return tl::unexpected(intake.error());
-  }
+  PLAN_TRY(intake);
   impl->intake_endpoint = *intake;
   auto out = impl->attach(impl->events, ep.events, ep.connect, "events");
-  if (!out) {
-    return tl::unexpected(out.error());
-  }
+  PLAN_TRY(out);
   impl->events_endpoint = *out;
   if (impl->control) {
     auto control = impl->attach(*impl->control, ep.control, ep.connect, "control");
-    if (!control) {
-      return tl::unexpected(control.error());
-    }
+    PLAN_TRY(control);
     impl->control_endpoint = *control;
   }
   return std::unique_ptr<Transport>(new Transport(std::move(impl)));

@@ -64,9 +64,10 @@ std::string base64_encode(std::string_view bytes) {
   return out;
 }
 
-tl::expected<std::string, std::string> base64_decode(std::string_view text) {
+Result<std::string> base64_decode(std::string_view text) {
   if (text.size() % 4 != 0) {
-    return tl::unexpected("length " + std::to_string(text.size()) + " is not a multiple of 4");
+    return fail(ErrorKind::malformed,
+                "length " + std::to_string(text.size()) + " is not a multiple of 4");
   }
   std::size_t padding = 0;
   if (!text.empty() && text.back() == '=') {
@@ -79,8 +80,9 @@ tl::expected<std::string, std::string> base64_decode(std::string_view text) {
   for (std::size_t i = 0; i < data_chars; ++i) {
     const std::uint8_t value = k_decode_table[static_cast<unsigned char>(text[i])];
     if (value == k_invalid) {
-      return tl::unexpected(text[i] == '=' ? "misplaced padding at offset " + std::to_string(i)
-                                           : describe_char(i, text[i]));
+      return fail(ErrorKind::malformed, text[i] == '='
+                                            ? "misplaced padding at offset " + std::to_string(i)
+                                            : describe_char(i, text[i]));
     }
     group = group << 6U | value;
     if (i % 4 == 3) {
@@ -94,13 +96,13 @@ tl::expected<std::string, std::string> base64_decode(std::string_view text) {
   // that every byte string has exactly one accepted encoding.
   if (padding == 1) {
     if ((group & 0x3U) != 0) {
-      return tl::unexpected(std::string("non-zero bits before the padding"));
+      return fail(ErrorKind::malformed, "non-zero bits before the padding");
     }
     out += static_cast<char>((group >> 10U) & 0xffU);
     out += static_cast<char>((group >> 2U) & 0xffU);
   } else if (padding == 2) {
     if ((group & 0xfU) != 0) {
-      return tl::unexpected(std::string("non-zero bits before the padding"));
+      return fail(ErrorKind::malformed, "non-zero bits before the padding");
     }
     out += static_cast<char>((group >> 4U) & 0xffU);
   }

@@ -109,7 +109,8 @@ TEST_P(HostileFilesystem, TaskFilePathsCannotEscape) {
     const nlohmann::json json = {{"files", {{{"path", path}, {"content", "planted"}}}}};
     const auto parsed = protocol::parse_options(json.dump());
     ASSERT_FALSE(parsed.has_value()) << path << " passed admission";
-    EXPECT_NE(parsed.error().find("options.files[0].path"), std::string::npos) << parsed.error();
+    EXPECT_NE(parsed.error().message.find("options.files[0].path"), std::string::npos)
+        << parsed.error().message;
 
     protocol::TaskOptions options;
     options.files = {{path, "planted"}};

@@ -122,7 +122,8 @@ TEST(Admission, EffectiveLimitsAcceptTheMaximumItself) {
   asked.cpu_ms = 1001;
   auto over = effective_limits(runner, asked);
   ASSERT_FALSE(over);
-  EXPECT_EQ(over.error(), "options.limits.cpu_ms: 1001 exceeds the runner's maximum of 1000");
+  EXPECT_EQ(over.error().message,
+            "options.limits.cpu_ms: 1001 exceeds the runner's maximum of 1000");
 }
 
 TEST(Admission, MaxFrameBytesCoversTheLargestValidSubmitExt) {

@@ -28,7 +28,7 @@ TEST(Base64, EncodesRfc4648Vectors) {
 TEST(Base64, DecodesRfc4648Vectors) {
   for (const auto& [plain, encoded] : k_rfc_vectors) {
     auto decoded = base64_decode(encoded);
-    ASSERT_TRUE(decoded.has_value()) << encoded << ": " << decoded.error();
+    ASSERT_TRUE(decoded.has_value()) << encoded << ": " << decoded.error().message;
     EXPECT_EQ(*decoded, plain);
   }
 }
@@ -51,7 +51,8 @@ TEST(Base64, RejectsLengthNotMultipleOfFour) {
   for (const std::string_view text : {"Z", "Zg", "Zg=", "Zm9vY", "Zg==Z"}) {
     auto decoded = base64_decode(text);
     ASSERT_FALSE(decoded.has_value()) << text;
-    EXPECT_NE(decoded.error().find("multiple of 4"), std::string::npos) << decoded.error();
+    EXPECT_NE(decoded.error().message.find("multiple of 4"), std::string::npos)
+        << decoded.error().message;
   }
 }
 
@@ -61,7 +62,8 @@ TEST(Base64, RejectsCharactersOutsideTheAlphabet) {
   }
   auto decoded = base64_decode(std::string_view("Zm\09", 4));
   ASSERT_FALSE(decoded.has_value());
-  EXPECT_NE(decoded.error().find("0x00 at offset 2"), std::string::npos) << decoded.error();
+  EXPECT_NE(decoded.error().message.find("0x00 at offset 2"), std::string::npos)
+      << decoded.error().message;
 }
 
 TEST(Base64, RejectsMisplacedPadding) {

@@ -9,14 +9,14 @@ namespace {
 
 TaskOptions parse_ok(std::string_view json) {
   auto options = parse_options(json);
-  EXPECT_TRUE(options.has_value()) << json << " -> " << options.error();
+  EXPECT_TRUE(options.has_value()) << json << " -> " << options.error().message;
   return options ? *options : TaskOptions{};
 }
 
 std::string parse_error(std::string_view json) {
   auto options = parse_options(json);
   EXPECT_FALSE(options.has_value()) << json;
-  return options ? std::string() : options.error();
+  return options ? std::string() : options.error().message;
 }
 
 TEST(ProtocolOptions, EmptyObjectGivesDefaults) {

@@ -14,6 +14,7 @@
 #include <tl/expected.hpp>
 
 #include "planificador/protocol/messages.hpp"
+#include "planificador/util/result.hpp"
 
 namespace planificador::protocol::link {
 
@@ -86,16 +87,11 @@ struct Unknown {
 using FromDaemon = std::variant<Ready, Heartbeat, Started, Returned, Draining, Bye>;
 using FromBroker = std::variant<Heartbeat, Welcome, Unknown>;
 
-// Why a link frame was not decoded, for the log line.
-struct LinkError {
-  std::string message;
-};
-
 // Decodes one link frame a daemon sent (its type byte is a link type). Returns the message,
-// or a LinkError naming the field that does not fit.
-[[nodiscard]] tl::expected<FromDaemon, LinkError> decode_from_daemon(std::string_view frame);
+// or an Error of kind malformed naming the field that does not fit.
+[[nodiscard]] Result<FromDaemon> decode_from_daemon(std::string_view frame);
 // Decodes one link frame a broker sent.
-[[nodiscard]] tl::expected<FromBroker, LinkError> decode_from_broker(std::string_view frame);
+[[nodiscard]] Result<FromBroker> decode_from_broker(std::string_view frame);
 
 // Returns the wire bytes of a link message. Precondition for Ready: every string shorter
 // than 64 KiB, fewer than 65536 patterns.

@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include <tl/expected.hpp>
+#include "planificador/util/result.hpp"
 
 namespace planificador::protocol {
 
@@ -43,7 +43,7 @@ struct TaskOptions {
 // together with stdin_base64, env names that are empty or hold `=`/NUL, NUL in env values
 // or args, unsafe, repeated or file-under-file paths, and limits that are not positive
 // integers. Never throws on any input.
-[[nodiscard]] tl::expected<TaskOptions, std::string> parse_options(std::string_view json);
+[[nodiscard]] Result<TaskOptions> parse_options(std::string_view json);
 
 // Returns true when `path` is a safe relative path: non-empty, not absolute, no empty,
 // `.` or `..` component, no NUL byte, at most 255 bytes a component and 4096 in all.

@@ -44,8 +44,8 @@ using Admission = std::variant<Admitted, protocol::Cancel, Rejected, Dropped>;
 // Returns `runner` lowered by what the task asked for, or a message naming the first
 // requested limit above the runner's ("limits.wall_ms: 5000 exceeds the runner's maximum
 // of 2000").
-[[nodiscard]] tl::expected<config::Limits, std::string> effective_limits(
-    const config::Limits& runner, const protocol::RequestedLimits& requested);
+[[nodiscard]] Result<config::Limits> effective_limits(const config::Limits& runner,
+                                                      const protocol::RequestedLimits& requested);
 
 // Returns the decode limits `config` implies (max code bytes from server.max_code_bytes).
 [[nodiscard]] protocol::DecodeLimits decode_limits(const config::Config& config);

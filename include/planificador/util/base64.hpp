@@ -4,7 +4,7 @@
 #include <string>
 #include <string_view>
 
-#include <tl/expected.hpp>
+#include "planificador/util/result.hpp"
 
 namespace planificador {
 
@@ -14,6 +14,6 @@ namespace planificador {
 // Returns the decoded bytes, or a message saying why `text` is not canonical base64:
 // length not a multiple of 4, a character outside the alphabet (whitespace included),
 // misplaced padding, or non-zero bits under the padding.
-[[nodiscard]] tl::expected<std::string, std::string> base64_decode(std::string_view text);
+[[nodiscard]] Result<std::string> base64_decode(std::string_view text);
 
 }  // namespace planificador

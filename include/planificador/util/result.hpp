@@ -3,6 +3,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <tl/expected.hpp>
 
@@ -14,6 +15,8 @@ enum class ErrorKind {
   closed,     // the peer closed the connection: an end, not a fault of either side
   malformed,  // what arrived does not decode; the stream it came on is still in step
   not_found,  // what was named does not exist (an image, a container, a file)
+  engine,     // the container engine failed the call or did not answer: ask whether it is up
+  cancelled,  // the caller's own cancel event ended the call: no fault to report
 };
 
 // A failure: a message naming the call and the object ("connect `/var/run/docker.sock`:
@@ -45,3 +48,21 @@ using Result = tl::expected<T, Error>;
 [[nodiscard]] tl::unexpected<Error> fail_errno(std::string_view what);
 
 }  // namespace planificador
+
+// PLAN_TRY(result): when `result` (a Result, or any tl::expected with the enclosing
+// function's error type) holds an error, returns that error from the enclosing function.
+// An lvalue is left as it is, so a named Result can be checked and then used:
+//
+//   auto file = read_text_file(path);
+//   PLAN_TRY(file);
+//   use(*file);
+//
+// A macro because only a macro can return from its caller (absl's RETURN_IF_ERROR).
+// NOLINTNEXTLINE(cppcoreguidelines-macro-usage)
+#define PLAN_TRY(...)                                                                            \
+  do {                                                                                           \
+    auto&& plan_try_result = (__VA_ARGS__);                                                      \
+    if (!plan_try_result) {                                                                      \
+      return ::tl::unexpected(std::forward<decltype(plan_try_result)>(plan_try_result).error()); \
+    }                                                                                            \
+  } while (false)

@@ -24,8 +24,11 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t k_log_tail_bytes = 600;
 
-tl::unexpected<ContainerError> container_error(ContainerFailure kind, std::string message) {
-  return tl::unexpected(ContainerError{kind, std::move(message)});
+// An engine call's failure as acquire() reports it: kind engine, or not_found when the
+// engine has no such image (only the create can say so).
+tl::unexpected<Error> engine_error(const Error& error, bool create) {
+  const bool no_image = create && error.kind == ErrorKind::not_found;
+  return fail(no_image ? ErrorKind::not_found : ErrorKind::engine, error.message, error.code);
 }
 
 Result<void> make_run_dir(const std::string& path, std::uint32_t uid) {
@@ -147,34 +150,31 @@ Container::Container(Container&& other) noexcept
 
 Container::~Container() { release(); }
 
-tl::expected<Container, ContainerError> Container::acquire(
-    const EngineClient& engine, ContainerRegistry& registry, const ContainerSpec& spec,
-    const std::string& name, const os::Event& cancel, std::chrono::milliseconds ready_timeout) {
+Result<Container> Container::acquire(const EngineClient& engine, ContainerRegistry& registry,
+                                     const ContainerSpec& spec, const std::string& name,
+                                     const os::Event& cancel,
+                                     std::chrono::milliseconds ready_timeout) {
   Container container(engine, registry, spec.run_dir);
   container.m_uid = registry.lease_uid();
   if (!container.m_uid) {
-    return container_error(ContainerFailure::helper,
-                           "every uid of this daemon's range is in use by a container");
+    return fail("every uid of this daemon's range is in use by a container");
   }
   if (auto made = make_run_dir(spec.run_dir, *container.m_uid); !made) {
-    return container_error(ContainerFailure::helper, made.error().message);
+    return fail(made.error().message, made.error().code);
   }
   auto id = engine.create(container_create_body(spec, *container.m_uid), name);
   if (!id) {
-    return tl::unexpected(
-        ContainerError{ContainerFailure::engine, id.error().message, id.error().kind});
+    return engine_error(id.error(), true);
   }
   container.m_id = *id;
   registry.add(container.m_id);
   if (auto started = engine.start(container.m_id); !started) {
-    return container_error(ContainerFailure::engine, started.error().message);
+    return engine_error(started.error(), false);
   }
-  if (auto ready = container.wait_ready(cancel, ready_timeout); !ready) {
-    return tl::unexpected(ready.error());
-  }
+  PLAN_TRY(container.wait_ready(cancel, ready_timeout));
   auto info = engine.inspect(container.m_id);
   if (!info) {
-    return container_error(ContainerFailure::engine, info.error().message);
+    return engine_error(info.error(), false);
   }
   const auto pid = info->value(nlohmann::json::json_pointer("/State/Pid"), std::int64_t{0});
   const auto parent =
@@ -182,9 +182,8 @@ tl::expected<Container, ContainerError> Container::acquire(
   auto cgroup =
       os::Cgroup::of_container(container.m_id, static_cast<pid_t>(pid), parent, spec.cgroups);
   if (!cgroup) {
-    return container_error(
-        ContainerFailure::helper,
-        "cgroup of container " + container.m_id.substr(0, 12) + ": " + cgroup.error().message);
+    return fail("cgroup of container " + container.m_id.substr(0, 12) + ": " +
+                cgroup.error().message);
   }
   container.m_cgroup = std::move(*cgroup);
   // Before any task runs: only sockets made after the limit is set are charged.
@@ -201,8 +200,7 @@ tl::expected<Container, ContainerError> Container::acquire(
   return container;
 }
 
-tl::expected<void, ContainerError> Container::wait_ready(const os::Event& cancel,
-                                                         std::chrono::milliseconds timeout) {
+Result<void> Container::wait_ready(const os::Event& cancel, std::chrono::milliseconds timeout) {
   const std::string path = m_run_dir + "/" + sandbox::k_socket_name;
   const auto start = Clock::now();
   auto next_check = start + std::chrono::milliseconds(100);
@@ -214,23 +212,22 @@ tl::expected<void, ContainerError> Container::wait_ready(const os::Event& cancel
       return {};
     }
     if (connection.error().code != ENOENT && connection.error().code != ECONNREFUSED) {
-      return container_error(ContainerFailure::helper, connection.error().message);
+      return fail(connection.error().message, connection.error().code);
     }
     if (cancel.is_set()) {
-      return container_error(ContainerFailure::cancelled, "cancelled");
+      return fail(ErrorKind::cancelled, "cancelled");
     }
     const auto now = Clock::now();
     if (now >= next_check) {
       next_check = now + std::chrono::milliseconds(100);
       auto info = m_engine->inspect(m_id);
       if (info && !info->value(nlohmann::json::json_pointer("/State/Running"), false)) {
-        return container_error(ContainerFailure::helper, exit_diagnostic());
+        return fail(exit_diagnostic());
       }
     }
     if (now - start >= timeout) {
-      return container_error(ContainerFailure::helper, "sandbox helper did not listen on `" + path +
-                                                           "` within " +
-                                                           std::to_string(timeout.count()) + " ms");
+      return fail("sandbox helper did not listen on `" + path + "` within " +
+                  std::to_string(timeout.count()) + " ms");
     }
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, std::chrono::milliseconds(20));

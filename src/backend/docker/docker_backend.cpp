@@ -142,7 +142,7 @@ class DockerBackend final : public Backend {
 
  private:
   std::optional<TaskResult> precheck(const TaskSpec& spec);
-  TaskResult container_failure(const ContainerError& error, const std::string& image);
+  TaskResult container_failure(const Error& error, const std::string& image);
   void reap();
   Result<void> prepare();
   Result<void> load_files();
@@ -184,16 +184,12 @@ Result<void> DockerBackend::start() {
 Result<void> DockerBackend::load_files() {
   if (m_helper.empty()) {
     auto staged = stage_helper(m_config.docker, m_config.server.state_dir, m_instance);
-    if (!staged) {
-      return tl::unexpected(staged.error());
-    }
+    PLAN_TRY(staged);
     m_helper = std::move(*staged);
   }
   if (!m_seccomp) {
     auto seccomp = resolve_seccomp(m_config.docker);
-    if (!seccomp) {
-      return tl::unexpected(seccomp.error());
-    }
+    PLAN_TRY(seccomp);
     m_seccomp = std::move(*seccomp);
   }
   return {};
@@ -344,20 +340,21 @@ std::optional<TaskResult> DockerBackend::precheck(const TaskSpec& spec) {
   return failed_outcome(Status::error, missing_image_message(image));
 }
 
-TaskResult DockerBackend::container_failure(const ContainerError& error, const std::string& image) {
+TaskResult DockerBackend::container_failure(const Error& error, const std::string& image) {
   switch (error.kind) {
-    case ContainerFailure::cancelled:
+    case ErrorKind::cancelled:
       return TaskResult{Status::cancelled, 130, std::nullopt, "cancelled"};
-    case ContainerFailure::helper:
-      return failed_outcome(Status::error, error.message);
-    case ContainerFailure::engine:
+    case ErrorKind::engine:
+    case ErrorKind::not_found:
       break;
+    default:  // the run directory, the helper or the cgroup
+      return failed_outcome(Status::error, error.message);
   }
   if (auto ping = m_engine.ping(); !ping) {
     m_sweeper.engine_lost();
     return failed_outcome(Status::error, "engine unavailable: " + ping.error().message);
   }
-  if (error.cause == ErrorKind::not_found) {  // the create found no such image
+  if (error.kind == ErrorKind::not_found) {  // the create found no such image
     const std::scoped_lock lock(m_mutex);
     m_missing_images.insert(image);
     return failed_outcome(Status::error, missing_image_message(image));

@@ -187,9 +187,7 @@ Error Call::transport_error(CURL* handle, CURLcode code, const char* detail) con
 
 Result<Response> Call::expect(std::initializer_list<long> ok, const std::string* body) const {
   auto response = perform(body);
-  if (!response) {
-    return tl::unexpected(response.error());
-  }
+  PLAN_TRY(response);
   if (std::find(ok.begin(), ok.end(), response->status) == ok.end()) {
     // 404: the engine has no such object (POST /containers/create: no such image).
     return fail(
@@ -241,13 +239,9 @@ Result<void> EngineClient::ping() const {
 
 Result<EngineInfo> EngineClient::info() const {
   auto response = Call(m_socket, m_timeout, "GET", "/info").expect({200});
-  if (!response) {
-    return tl::unexpected(response.error());
-  }
+  PLAN_TRY(response);
   auto parsed = parse_json("GET", "/info", response->body);
-  if (!parsed) {
-    return tl::unexpected(parsed.error());
-  }
+  PLAN_TRY(parsed);
   EngineRuntimes runtimes;
   if (auto name = parsed->find("DefaultRuntime"); name != parsed->end() && name->is_string()) {
     runtimes.default_name = name->get<std::string>();
@@ -276,9 +270,7 @@ Result<bool> EngineClient::image_exists(std::string_view image) const {
   // The route is /images/{name:.*}/json: a repository's '/' and a tag's ':' stay literal.
   auto response = Call(m_socket, m_timeout, "GET", "/images/" + url_encode(image, "/:@") + "/json")
                       .expect({200, 404});
-  if (!response) {
-    return tl::unexpected(response.error());
-  }
+  PLAN_TRY(response);
   return response->status == 200;
 }
 
@@ -290,13 +282,9 @@ Result<std::string> EngineClient::create(const nlohmann::json& body, std::string
   const std::string payload = body.dump();
   Call call(m_socket, m_timeout, "POST", std::move(target));
   auto response = call.expect({201}, &payload);
-  if (!response) {
-    return tl::unexpected(response.error());
-  }
+  PLAN_TRY(response);
   auto parsed = parse_json("POST", "/containers/create", response->body);
-  if (!parsed) {
-    return tl::unexpected(parsed.error());
-  }
+  PLAN_TRY(parsed);
   if (!parsed->is_object() || !parsed->contains("Id") || !(*parsed)["Id"].is_string()) {
     return fail(call.what() + ": answer without an Id: " + response->body.substr(0, 200));
   }
@@ -325,9 +313,7 @@ Result<void> EngineClient::remove(std::string_view id) const {
 
 Result<nlohmann::json> EngineClient::inspect(std::string_view id) const {
   auto response = Call(m_socket, m_timeout, "GET", container_path(id, "/json")).expect({200});
-  if (!response) {
-    return tl::unexpected(response.error());
-  }
+  PLAN_TRY(response);
   return parse_json("GET", container_path(id, "/json"), response->body);
 }
 
@@ -337,13 +323,9 @@ Result<std::int64_t> EngineClient::wait(std::string_view id,
                                         std::chrono::milliseconds timeout) const {
   const std::string target = container_path(id, "/wait");
   auto response = Call(m_socket, timeout, "POST", target).expect({200});
-  if (!response) {
-    return tl::unexpected(response.error());
-  }
+  PLAN_TRY(response);
   auto parsed = parse_json("POST", target, response->body);
-  if (!parsed) {
-    return tl::unexpected(parsed.error());
-  }
+  PLAN_TRY(parsed);
   // The engine reports a failure to wait (not the container's) in Error.Message.
   if (auto error = parsed->find("Error"); error != parsed->end() && error->is_object()) {
     if (auto message = error->find("Message");
@@ -362,22 +344,16 @@ Result<std::vector<ContainerSummary>> EngineClient::list_by_label(std::string_vi
   auto response = Call(m_socket, m_timeout, "GET",
                        "/containers/json?all=1&filters=" + url_encode(filters.dump()))
                       .expect({200});
-  if (!response) {
-    return tl::unexpected(response.error());
-  }
+  PLAN_TRY(response);
   auto parsed = parse_json("GET", "/containers/json", response->body);
-  if (!parsed) {
-    return tl::unexpected(parsed.error());
-  }
+  PLAN_TRY(parsed);
   if (!parsed->is_array()) {
     return fail("GET /containers/json: answer is not a list: " + response->body.substr(0, 200));
   }
   std::vector<ContainerSummary> containers;
   for (const auto& item : *parsed) {
     auto summary = parse_summary(item);
-    if (!summary) {
-      return tl::unexpected(summary.error());
-    }
+    PLAN_TRY(summary);
     containers.push_back(std::move(*summary));
   }
   return containers;
@@ -386,9 +362,7 @@ Result<std::vector<ContainerSummary>> EngineClient::list_by_label(std::string_vi
 Result<Logs> EngineClient::logs(std::string_view id) const {
   const std::string target = container_path(id, "/logs?stdout=1&stderr=1");
   auto response = Call(m_socket, m_timeout, "GET", target).expect({200});
-  if (!response) {
-    return tl::unexpected(response.error());
-  }
+  PLAN_TRY(response);
   auto logs = demultiplex(response->body);
   if (!logs) {
     return fail("GET " + std::string(without_query(target)) + ": " + logs.error().message);

@@ -37,9 +37,7 @@ class ExecSession {
         m_buffer(std::max<std::size_t>(budget.chunk_bytes, 1)) {}
 
   Result<ExecResult> run() {
-    if (auto sent = send_exec(); !sent) {
-      return tl::unexpected(sent.error());
-    }
+    PLAN_TRY(send_exec());
     while (!m_policy->has_exited()) {
       poll_once();
       flush_if_due();
@@ -115,9 +113,7 @@ Result<void> ExecSession::send_exec() {
   m_stdin = std::move(in->write);
   for (const int fd : {m_out.get(), m_err.get(), m_stdin.get()}) {
     if (fd >= 0) {
-      if (auto set = os::set_nonblocking(fd); !set) {
-        return tl::unexpected(set.error());
-      }
+      PLAN_TRY(os::set_nonblocking(fd));
     }
   }
   if (m_request.stdin_data.empty()) {

@@ -52,7 +52,7 @@ std::unique_ptr<PooledContainer> Pool::make_one() {
   spec.run_dir = m_settings.state_dir + "/" + name;
   auto container = Container::acquire(m_engine, m_registry, spec, name, m_stop_event);
   if (!container) {
-    if (container.error().kind != ContainerFailure::cancelled) {
+    if (container.error().kind != ErrorKind::cancelled) {
       spdlog::warn("warm container for {}: {}", m_settings.spec.image, container.error().message);
     }
     return nullptr;

@@ -59,17 +59,6 @@ class ContainerRegistry {
 // blocks picked by a hash of the name, so that daemons sharing a host rarely share a uid.
 [[nodiscard]] std::pair<std::uint32_t, std::uint32_t> uid_range_of(std::string_view instance);
 
-// Why a container could not be made ready.
-enum class ContainerFailure { engine, helper, cancelled };
-
-struct ContainerError {
-  ContainerFailure kind = ContainerFailure::engine;
-  std::string message;
-  // The engine's error kind, for an engine failure: not_found when the create found no
-  // such image.
-  ErrorKind cause = ErrorKind::other;
-};
-
 class Container {
  public:
   Container(const Container&) = delete;
@@ -80,8 +69,10 @@ class Container {
 
   // Creates and starts a container for `spec` named `name`, waits (up to `ready_timeout`)
   // until its helper accepts a connection, and resolves its cgroup. Every failure path
-  // removes what was made. `spec.run_dir` is created here.
-  [[nodiscard]] static tl::expected<Container, ContainerError> acquire(
+  // removes what was made. `spec.run_dir` is created here. The error's kind says what
+  // failed: not_found (the engine has no such image), engine (another engine call),
+  // cancelled (`cancel` was set), other (the run directory, the helper, the cgroup).
+  [[nodiscard]] static Result<Container> acquire(
       const EngineClient& engine, ContainerRegistry& registry, const ContainerSpec& spec,
       const std::string& name, const os::Event& cancel,
       std::chrono::milliseconds ready_timeout = std::chrono::seconds(10));
@@ -107,8 +98,7 @@ class Container {
   Container(const EngineClient& engine, ContainerRegistry& registry, std::string run_dir)
       : m_engine(&engine), m_registry(&registry), m_run_dir(std::move(run_dir)) {}
 
-  [[nodiscard]] tl::expected<void, ContainerError> wait_ready(const os::Event& cancel,
-                                                              std::chrono::milliseconds timeout);
+  [[nodiscard]] Result<void> wait_ready(const os::Event& cancel, std::chrono::milliseconds timeout);
   [[nodiscard]] std::string exit_diagnostic() const;
   void release() noexcept;
 

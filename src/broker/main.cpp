@@ -13,6 +13,7 @@
 
 #include "planificador/broker/server.hpp"
 #include "planificador/config/broker_config.hpp"
+#include "planificador/os/signal_fd.hpp"
 #include "planificador/program/command_line.hpp"
 
 namespace {
@@ -36,15 +37,11 @@ int check_config(const std::string& path) {
 }
 
 // SIGTERM and SIGINT are read from a signalfd by the loop; blocked before ZeroMQ starts its
-// threads, so no thread of the process takes them the default way.
-bool block_signals() {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  // A vanished peer must be an error return, never a process kill.
-  (void)std::signal(SIGPIPE, SIG_IGN);
-  return pthread_sigmask(SIG_BLOCK, &signals, nullptr) == 0;
+// threads, so no thread of the process takes them the default way. A vanished peer must be
+// an error return, never a process kill.
+planificador::Result<void> block_signals() {
+  PLAN_TRY(planificador::os::ignore_sigpipe());
+  return planificador::os::block_signals({SIGTERM, SIGINT});
 }
 
 // WELCOME's epoch: random, so a daemon can tell this broker from the one before it.
@@ -73,8 +70,8 @@ int run(const std::string& path, const std::string& log_level) {
   }
   planificador::program::set_up_logging("planificador-broker",
                                         log_level.empty() ? config->log.level : log_level);
-  if (!block_signals()) {
-    spdlog::critical("pthread_sigmask failed");
+  if (auto blocked = block_signals(); !blocked) {
+    spdlog::critical("{}", blocked.error().message);
     return k_start_error;
   }
   namespace broker = planificador::broker;

@@ -8,12 +8,13 @@
 #include <array>
 #include <cerrno>
 #include <csignal>
-#include <sys/signalfd.h>
 #include <unistd.h>
 #include <utility>
 
 #include "sockets.hpp"
 #include <spdlog/spdlog.h>
+
+#include "planificador/os/signal_fd.hpp"
 
 namespace planificador::broker {
 namespace {
@@ -52,8 +53,8 @@ Received receive_single(zmq::socket_t& socket, zmq::message_t& message, std::str
 
 class Loop {
  public:
-  Loop(Sockets& sockets, Broker& broker, int signal_fd)
-      : m_sockets(sockets), m_broker(broker), m_signal_fd(signal_fd) {}
+  Loop(Sockets& sockets, Broker& broker, const os::SignalFd& signals)
+      : m_sockets(sockets), m_broker(broker), m_signals(signals) {}
 
   void run() {
     m_now = clock_now();
@@ -88,7 +89,7 @@ class Loop {
 
   Sockets& m_sockets;
   Broker& m_broker;
-  int m_signal_fd;
+  const os::SignalFd& m_signals;
   Time m_now{0};
   Time m_next_tick{0};
   std::optional<Time> m_shutdown_deadline;
@@ -102,7 +103,7 @@ void Loop::poll_once() {
     items[count] = zmq::pollitem_t{socket, fd, events, 0};
     return count++;
   };
-  const std::size_t signal = add(nullptr, m_signal_fd, ZMQ_POLLIN);
+  const std::size_t signal = add(nullptr, m_signals.fd(), ZMQ_POLLIN);
   const std::size_t events =
       add(m_sockets.events.handle(), 0,
           static_cast<short>(m_broker.events_pending() > 0 ? ZMQ_POLLOUT : 0));
@@ -251,29 +252,17 @@ void Loop::answer_admin() {
 }
 
 void Loop::on_signal() {
-  signalfd_siginfo info{};
-  if (::read(m_signal_fd, &info, sizeof info) != static_cast<ssize_t>(sizeof info)) {
+  const int signal = m_signals.take();
+  if (signal == 0) {
     return;
   }
   if (m_broker.shutting_down()) {
-    spdlog::info("signal {} again: still draining", info.ssi_signo);
+    spdlog::info("signal {} again: still draining", signal);
     return;
   }
-  spdlog::info("signal {}: draining", info.ssi_signo);
+  spdlog::info("signal {}: draining", signal);
   m_broker.shut_down(m_now);
   m_shutdown_deadline = m_now + m_broker.grace() + k_flush_timeout;
-}
-
-Result<int> open_signal_fd() {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  const int fd = ::signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (fd < 0) {
-    return fail_errno("signalfd");
-  }
-  return fd;
 }
 
 }  // namespace
@@ -303,14 +292,14 @@ Result<void> serve(const config::BrokerConfig& config, Settings settings) {
   }
   auto sockets = open_sockets(config, *security);
   PLAN_TRY(sockets);
-  auto signal_fd = open_signal_fd();
-  PLAN_TRY(signal_fd);
+  // main() blocked them before ZeroMQ started its threads.
+  auto signals = os::SignalFd::open({SIGTERM, SIGINT});
+  PLAN_TRY(signals);
   spdlog::info("broker serving: epoch {:016x}, backlog {}, heartbeat {} ms x {}, worker link {}",
                settings.epoch, settings.backlog, settings.heartbeat_ms, settings.heartbeat_misses,
                security->workers_curve ? "CURVE" : "plain");
   Broker broker(std::move(settings), clock_now());
-  Loop(**sockets, broker, *signal_fd).run();
-  ::close(*signal_fd);
+  Loop(**sockets, broker, *signals).run();
   spdlog::info("broker stopped");
   return {};
 }

@@ -17,7 +17,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/file.h>
-#include <sys/signalfd.h>
 #include <thread>
 #include <unistd.h>
 
@@ -26,6 +25,7 @@
 #include "planificador/backend/docker/docker_backend.hpp"
 #include "planificador/daemon/bridge.hpp"
 #include "planificador/os/fd.hpp"
+#include "planificador/os/signal_fd.hpp"
 #include "planificador/protocol/codec.hpp"
 #include "planificador/sched/admission.hpp"
 #include "planificador/sched/scheduler.hpp"
@@ -42,38 +42,11 @@ constexpr std::size_t k_event_queue_frames = 256;
 // How long the events still queued at shutdown may take to reach a consumer.
 constexpr std::chrono::milliseconds k_flush_timeout{10000};
 
-// Blocks SIGTERM and SIGINT in every thread (call before any starts) and returns a
-// signalfd that reads them, so no work happens in a signal handler (signalfd(2)).
-Result<os::Fd> block_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  if (const int err = pthread_sigmask(SIG_BLOCK, &set, nullptr); err != 0) {
-    return fail_errno("pthread_sigmask", err);
-  }
-  // A vanished peer must be an error return, never a process kill.
-  if (std::signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
-    return fail_errno("signal SIGPIPE");
-  }
-  os::Fd fd(::signalfd(-1, &set, SFD_CLOEXEC));
-  if (!fd) {
-    return fail_errno("signalfd");
-  }
-  return fd;
-}
-
-// Returns the signal read from `fd` within `timeout`, or 0.
-int wait_signal(int fd, std::chrono::milliseconds timeout) {
-  pollfd pfd{fd, POLLIN, 0};
-  if (::poll(&pfd, 1, static_cast<int>(timeout.count())) != 1) {
-    return 0;
-  }
-  signalfd_siginfo info{};
-  if (::read(fd, &info, sizeof info) != static_cast<ssize_t>(sizeof info)) {
-    return 0;
-  }
-  return static_cast<int>(info.ssi_signo);
+// Blocks SIGTERM and SIGINT in every thread (call before any starts) and returns the
+// signalfd that reads them; a vanished peer is an error return, never a process kill.
+Result<os::SignalFd> block_signals() {
+  PLAN_TRY(os::ignore_sigpipe());
+  return os::SignalFd::block_and_open({SIGTERM, SIGINT});
 }
 
 transport::TransportOptions transport_options(const config::Config& config) {
@@ -87,12 +60,12 @@ transport::TransportOptions transport_options(const config::Config& config) {
 
 // Drains the scheduler; if that is stuck behind an absent events consumer longer than the
 // grace period plus the flush timeout, gives up on the undelivered events.
-void drain(sched::Scheduler& scheduler, transport::EventQueue& events, int signal_fd,
+void drain(sched::Scheduler& scheduler, transport::EventQueue& events, const os::SignalFd& signals,
            std::chrono::milliseconds grace) {
   auto done = std::async(std::launch::async, [&] { scheduler.drain(grace); });
   const auto deadline = std::chrono::steady_clock::now() + grace + k_flush_timeout;
   while (done.wait_for(std::chrono::milliseconds(0)) != std::future_status::ready) {
-    const int again = wait_signal(signal_fd, std::chrono::milliseconds(100));
+    const int again = signals.wait(std::chrono::milliseconds(100));
     if (again != 0 || std::chrono::steady_clock::now() >= deadline) {
       spdlog::warn("{}: no longer waiting for the events consumer",
                    again != 0 ? "second signal" : "drain timed out");
@@ -184,7 +157,7 @@ class BackendStarter {
 // What both modes share: made before their sockets, released after them.
 struct Setup {
   const config::Config& config;
-  int signal_fd;
+  const os::SignalFd& signals;
   const std::string& executor;
   const std::string& instance;
   backend::Backend& backend;
@@ -192,10 +165,10 @@ struct Setup {
   transport::EventQueue& events;
 };
 
-int wait_for_signal(int signal_fd) {
+int wait_for_signal(const os::SignalFd& signals) {
   int signal_number = 0;
   while (signal_number == 0) {
-    signal_number = wait_signal(signal_fd, std::chrono::milliseconds(-1));
+    signal_number = signals.wait(std::chrono::milliseconds(-1));
   }
   return signal_number;
 }
@@ -221,13 +194,12 @@ int serve_direct(Setup& setup) {
   spdlog::info("planificador {} serving as `{}` (instance {}), {} workers", PLANIFICADOR_VERSION,
                setup.executor, setup.instance, config.server.workers);
 
-  const int signal_number = wait_for_signal(setup.signal_fd);
+  const int signal_number = wait_for_signal(setup.signals);
   spdlog::info("{}: draining (grace {} ms)", strsignal(signal_number), config.server.grace_ms);
   handler.close_intake();
   transport.wake();
   setup.starter.stop();
-  drain(scheduler, setup.events, setup.signal_fd,
-        std::chrono::milliseconds(config.server.grace_ms));
+  drain(scheduler, setup.events, setup.signals, std::chrono::milliseconds(config.server.grace_ms));
   transport.stop();
   transport_thread.join();
   setup.backend.stop();
@@ -275,12 +247,11 @@ int serve_fleet(Setup& setup, const std::optional<transport::LinkCurve>& curve) 
                PLANIFICADOR_VERSION, setup.executor, setup.instance, config.server.workers,
                config.server.broker);
 
-  const int signal_number = wait_for_signal(setup.signal_fd);
+  const int signal_number = wait_for_signal(setup.signals);
   spdlog::info("{}: draining (grace {} ms)", strsignal(signal_number), config.server.grace_ms);
   link.drain();
   setup.starter.stop();
-  drain(scheduler, setup.events, setup.signal_fd,
-        std::chrono::milliseconds(config.server.grace_ms));
+  drain(scheduler, setup.events, setup.signals, std::chrono::milliseconds(config.server.grace_ms));
   link.stop();
   link_thread.join();
   setup.backend.stop();
@@ -335,9 +306,9 @@ Result<os::Fd> lock_instance(const std::string& state_dir, const std::string& in
 }  // namespace
 
 int run(const config::Config& config, const std::optional<transport::LinkCurve>& curve) {
-  auto signal_fd = block_signals();
-  if (!signal_fd) {
-    spdlog::critical("{}", signal_fd.error().message);
+  auto signals = block_signals();
+  if (!signals) {
+    spdlog::critical("{}", signals.error().message);
     return 1;
   }
   // A thread that fails stops the daemon as SIGTERM does (the tasks drain, the containers
@@ -359,7 +330,7 @@ int run(const config::Config& config, const std::optional<transport::LinkCurve>&
   auto backend = backend::docker::make_docker_backend(config, instance);
   BackendStarter starter(*backend);
   transport::EventQueue events(k_event_queue_frames);
-  Setup setup{config, signal_fd->get(), executor, instance, *backend, starter, events};
+  Setup setup{config, *signals, executor, instance, *backend, starter, events};
   const int status = config.server.broker.empty() ? serve_direct(setup) : serve_fleet(setup, curve);
   return thread_failure.load() ? util::k_thread_failure_status : status;
 }

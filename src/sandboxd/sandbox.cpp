@@ -11,9 +11,11 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <utility>
 
 #include "signals.hpp"
 
+#include "planificador/os/descriptors.hpp"
 #include "planificador/os/pipe.hpp"
 #include "planificador/sandbox/bwrap_plan.hpp"
 #include "planificador/sandbox/messages.hpp"
@@ -35,25 +37,11 @@ constexpr int k_first_free_fd = 4;  // 0–3 are set up for bwrap and the zygote
   ::_exit(125);
 }
 
-// Puts `sources[i]` on descriptor i, then closes everything above. Sources are first moved
-// out of the way so that no dup2() overwrites one still to be placed.
+// Puts `sources[i]` on descriptor i, then closes everything above.
 void arrange_fds(const std::array<int, k_first_free_fd>& sources) {
-  std::array<int, k_first_free_fd> moved{};
-  for (std::size_t i = 0; i < sources.size(); ++i) {
-    moved[i] = ::fcntl(sources[i], F_DUPFD_CLOEXEC, 16);
-    if (moved[i] < 0) {
-      die("move a descriptor");
-    }
-  }
-  for (std::size_t i = 0; i < moved.size(); ++i) {
-    if (::dup2(moved[i], static_cast<int>(i)) < 0) {
-      die("dup2");
-    }
-  }
-  if (::close_range(k_first_free_fd, ~0U, 0) != 0) {
-    for (int fd = k_first_free_fd; fd < 65536; ++fd) {
-      ::close(fd);
-    }
+  if (const char* failed =
+          os::arrange_descriptors(sources.data(), sources.size(), 0, k_first_free_fd, false)) {
+    die(failed);
   }
 }
 
@@ -209,8 +197,47 @@ Result<Sandbox> Sandbox::launch(const LaunchSpec& spec) {
 }
 
 void Sandbox::kill() const noexcept {
+  if (m_pid <= 0) {  // moved from: kill(-1) would reach every process
+    return;
+  }
   ::kill(-m_pid, SIGKILL);
   ::kill(m_pid, SIGKILL);
+}
+
+Sandbox::~Sandbox() { end(); }
+
+Sandbox::Sandbox(Sandbox&& other) noexcept
+    : m_pid(std::exchange(other.m_pid, -1)),
+      m_control(std::move(other.m_control)),
+      m_errors(std::move(other.m_errors)),
+      m_ready(other.m_ready) {}
+
+Sandbox& Sandbox::operator=(Sandbox&& other) noexcept {
+  if (this != &other) {
+    end();
+    m_pid = std::exchange(other.m_pid, -1);
+    m_control = std::move(other.m_control);
+    m_errors = std::move(other.m_errors);
+    m_ready = other.m_ready;
+  }
+  return *this;
+}
+
+void Sandbox::end() noexcept {
+  if (m_pid <= 0) {
+    return;
+  }
+  const pid_t pid = std::exchange(m_pid, -1);
+  // Only this thread reaps, so a pid that is still our child (running or a zombie) is still
+  // bwrap's, and so is its process group; once reaped (ECHILD) it may be anyone's.
+  siginfo_t info{};
+  if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT | __WALL) != 0) {
+    return;
+  }
+  ::kill(-pid, SIGKILL);
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  (void)::waitpid(pid, &status, WNOHANG | __WALL);
 }
 
 }  // namespace planificador::sandboxd

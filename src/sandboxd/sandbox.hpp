@@ -44,9 +44,20 @@ class Sandbox {
   // and every process of the namespace with the zygote.
   void kill() const noexcept;
 
+  // A Sandbox still unreaped is killed, and reaped when bwrap is gone already; one that is
+  // still exiting is reaped by the helper's SIGCHLD loop (waitpid(-1), as the container's
+  // PID 1 or a subreaper), which never blocks on a slow exit here.
+  ~Sandbox();
+  Sandbox(Sandbox&& other) noexcept;
+  Sandbox& operator=(Sandbox&& other) noexcept;
+  Sandbox(const Sandbox&) = delete;
+  Sandbox& operator=(const Sandbox&) = delete;
+
  private:
   Sandbox(pid_t pid, os::Fd control, os::Fd errors)
       : m_pid(pid), m_control(std::move(control)), m_errors(std::move(errors)) {}
+
+  void end() noexcept;
 
   pid_t m_pid = -1;
   os::Fd m_control;

@@ -8,7 +8,6 @@
 #include <cstring>
 #include <poll.h>
 #include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -17,6 +16,8 @@
 
 #include "process_tree.hpp"
 #include "signals.hpp"
+
+#include "planificador/os/unix_socket.hpp"
 
 namespace planificador::sandboxd {
 namespace {
@@ -27,39 +28,6 @@ constexpr std::chrono::milliseconds k_ready_timeout{10000};
 constexpr std::chrono::milliseconds k_clean_timeout{5000};
 // How long the used sandbox may take to be gone before the standby is given up.
 constexpr std::chrono::milliseconds k_standby_deadline{2000};
-
-Result<os::Fd> listen_on(const std::string& path) {
-  // Bound under a temporary name and renamed once listening: a daemon that sees the socket
-  // can connect at once, never meeting ECONNREFUSED between bind() and listen().
-  const std::string temporary = path + ".new";
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  if (temporary.size() >= sizeof address.sun_path) {
-    return fail("socket path `" + path + "` is too long");
-  }
-  std::memcpy(address.sun_path, temporary.c_str(), temporary.size() + 1);
-  const std::string directory = path.substr(0, path.find_last_of('/'));
-  if (!directory.empty() && ::mkdir(directory.c_str(), 0755) != 0 && errno != EEXIST) {
-    return fail_errno("mkdir `" + directory + "`");
-  }
-  (void)::unlink(temporary.c_str());
-  os::Fd socket(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!socket) {
-    return fail_errno("socket");
-  }
-  // Reaching the socket is controlled by its directory, which only the daemon shares.
-  if (::bind(socket.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0 ||
-      ::chmod(temporary.c_str(), 0666) != 0) {
-    return fail_errno("bind `" + temporary + "`");
-  }
-  if (::listen(socket.get(), k_backlog) != 0) {
-    return fail_errno("listen on `" + temporary + "`");
-  }
-  if (::rename(temporary.c_str(), path.c_str()) != 0) {
-    return fail_errno("rename `" + temporary + "` to `" + path + "`");
-  }
-  return socket;
-}
 
 }  // namespace
 
@@ -84,7 +52,7 @@ Result<Server> Server::create(ServerOptions options) {
   plan.system = sandbox::probe_system_entries();
   auto arguments = sandbox::bwrap_arguments(plan);
   PLAN_TRY(arguments);
-  auto listener = listen_on(options.socket_path);
+  auto listener = os::listen_unix(options.socket_path, k_backlog);
   PLAN_TRY(listener);
   Server server(std::move(options), std::move(*workspace), std::move(*signals),
                 std::move(*listener));
@@ -99,7 +67,7 @@ Result<Server> Server::create(ServerOptions options) {
 Result<void> Server::run() {
   while (!m_stopping) {
     std::array<pollfd, 4> fds{};
-    fds[0] = {m_signals.get(), POLLIN, 0};
+    fds[0] = {m_signals.fd(), POLLIN, 0};
     fds[1] = {m_connection ? m_connection.get() : m_listener.get(), POLLIN, 0};
     fds[2] = {m_sandbox ? m_sandbox->control() : -1, POLLIN, 0};
     fds[3] = {m_standby && !m_standby->ready() ? m_standby->control() : -1, POLLIN, 0};
@@ -152,11 +120,10 @@ Result<void> Server::run() {
 }
 
 void Server::handle_signals() {
-  signalfd_siginfo info{};
-  while (::read(m_signals.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
-    if (info.ssi_signo != SIGCHLD) {
+  for (int signal = m_signals.take(); signal != 0; signal = m_signals.take()) {
+    if (signal != SIGCHLD) {
       m_stopping = true;
-      m_stop_signal = static_cast<int>(info.ssi_signo);
+      m_stop_signal = signal;
     }
   }
   (void)reap_children();
@@ -202,7 +169,7 @@ Result<void> Server::kill_and_reap() {
     }
     // Woken by the next SIGCHLD rather than a fixed sleep: a renewal is on the way to the
     // container's next task.
-    pollfd fd{m_signals.get(), POLLIN, 0};
+    pollfd fd{m_signals.fd(), POLLIN, 0};
     if (::poll(&fd, 1, 2) > 0) {
       handle_signals();
     }
@@ -267,7 +234,7 @@ Result<void> Server::promote_standby() {
     for (const pid_t pid : others) {
       ::kill(pid, SIGKILL);
     }
-    pollfd fd{m_signals.get(), POLLIN, 0};
+    pollfd fd{m_signals.fd(), POLLIN, 0};
     if (::poll(&fd, 1, 2) > 0) {
       handle_signals();
     }

@@ -10,6 +10,7 @@
 #include "workspace.hpp"
 
 #include "planificador/os/fd.hpp"
+#include "planificador/os/signal_fd.hpp"
 #include "planificador/sandbox/bwrap_plan.hpp"
 #include "planificador/sandbox/messages.hpp"
 #include "planificador/sandbox/wire.hpp"
@@ -37,7 +38,7 @@ class Server {
   [[nodiscard]] Result<void> run();
 
  private:
-  Server(ServerOptions options, Workspace workspace, os::Fd signals, os::Fd listener)
+  Server(ServerOptions options, Workspace workspace, os::SignalFd signals, os::Fd listener)
       : m_options(std::move(options)),
         m_workspace(std::move(workspace)),
         m_signals(std::move(signals)),
@@ -79,7 +80,7 @@ class Server {
   ServerOptions m_options;
   Workspace m_workspace;
   std::vector<std::string> m_bwrap_arguments;
-  os::Fd m_signals;
+  os::SignalFd m_signals;
   os::Fd m_listener;
   os::Fd m_connection;
   bool m_connection_failed = false;  // close it at the next turn of the loop

@@ -2,14 +2,14 @@
 // Signal handling of the helper. As PID 1 of a container it gets no default actions, so
 // every signal it cares about is blocked and read from a signalfd in the main loop.
 
-#include "planificador/os/fd.hpp"
+#include "planificador/os/signal_fd.hpp"
 #include "planificador/util/result.hpp"
 
 namespace planificador::sandboxd {
 
 // Ignores SIGPIPE, blocks SIGCHLD, SIGTERM, SIGINT, SIGHUP and SIGQUIT, and returns a
 // non-blocking, close-on-exec signalfd that reads them.
-[[nodiscard]] Result<os::Fd> open_signal_fd();
+[[nodiscard]] Result<os::SignalFd> open_signal_fd();
 
 // Restores the default action of every signal and unblocks them all; for a child about to
 // exec, which must not inherit the helper's settings (ignored dispositions survive exec).

@@ -12,6 +12,8 @@
 
 #include "task_filter.hpp"
 
+#include "planificador/os/descriptors.hpp"
+
 namespace planificador::sandboxd {
 namespace {
 
@@ -104,23 +106,8 @@ PLANIFICADOR_CHILD_CODE int child_main(void* argument) {
   if (::setsid() < 0) {
     child_failed("setsid");
   }
-  // Above 2 first, so that no dup2 below overwrites a descriptor still to be moved.
-  std::array<int, 3> moved{};
-  for (std::size_t i = 0; i < moved.size(); ++i) {
-    moved[i] = ::fcntl(plan.fds[i], F_DUPFD_CLOEXEC, 3);
-    if (moved[i] < 0) {
-      child_failed("move a descriptor");
-    }
-  }
-  for (std::size_t i = 0; i < moved.size(); ++i) {
-    if (::dup2(moved[i], static_cast<int>(i)) < 0) {
-      child_failed("dup2");
-    }
-  }
-  if (::close_range(3, ~0U, 0) != 0) {
-    for (int fd = 3; fd < 65536; ++fd) {
-      ::close(fd);
-    }
+  if (const char* failed = os::arrange_descriptors(plan.fds.data(), plan.fds.size(), 0, 3, false)) {
+    child_failed(failed);
   }
   if (plan.cpu && ::setrlimit(RLIMIT_CPU, &*plan.cpu) != 0) {
     child_failed("setrlimit RLIMIT_CPU");

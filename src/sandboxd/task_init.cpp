@@ -13,6 +13,7 @@
 
 #include "task_setup.hpp"
 
+#include "planificador/os/descriptors.hpp"
 #include "planificador/os/pipe.hpp"
 
 namespace planificador::sandboxd {
@@ -54,23 +55,8 @@ void report_status(int wait_status) {
 // Moves `sources[i]` to descriptor `first + i` and closes everything from `last_kept + 1`
 // up: the zygote's connection to the helper and its signalfd stay out of the task.
 void place_descriptors(const int* sources, std::size_t count, int first, int last_kept) {
-  std::array<int, 4> moved{};
-  for (std::size_t i = 0; i < count; ++i) {
-    moved[i] = ::fcntl(sources[i], F_DUPFD_CLOEXEC, 16);
-    if (moved[i] < 0) {
-      ::_exit(k_setup_failed);
-    }
-  }
-  for (std::size_t i = 0; i < count; ++i) {
-    if (::dup3(moved[i], first + static_cast<int>(i), O_CLOEXEC) < 0) {
-      ::_exit(k_setup_failed);
-    }
-    ::close(moved[i]);
-  }
-  if (::close_range(static_cast<unsigned>(last_kept) + 1, ~0U, 0) != 0) {
-    for (int fd = last_kept + 1; fd < 65536; ++fd) {
-      ::close(fd);
-    }
+  if (os::arrange_descriptors(sources, count, first, last_kept + 1, true) != nullptr) {
+    ::_exit(k_setup_failed);
   }
 }
 

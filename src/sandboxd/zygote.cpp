@@ -16,7 +16,6 @@
 #include <sys/prctl.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
-#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
@@ -120,7 +119,7 @@ std::string other_processes() {
 
 class Zygote {
  public:
-  Zygote(int control, os::Fd signals, ProcessBaseline baseline)
+  Zygote(int control, os::SignalFd signals, ProcessBaseline baseline)
       : m_control(control), m_signals(std::move(signals)), m_baseline(baseline) {}
 
   int run() {
@@ -129,7 +128,7 @@ class Zygote {
     }
     prepare_next();
     while (true) {
-      std::array<pollfd, 3> fds{pollfd{m_control, POLLIN, 0}, pollfd{m_signals.get(), POLLIN, 0},
+      std::array<pollfd, 3> fds{pollfd{m_control, POLLIN, 0}, pollfd{m_signals.fd(), POLLIN, 0},
                                 pollfd{m_status.get(), POLLIN, 0}};
       if (::poll(fds.data(), fds.size(), -1) < 0) {
         if (errno == EINTR) {
@@ -219,8 +218,7 @@ class Zygote {
 
   // Reaps the task inits that have ended (their status came through the pipe before).
   void reap_children() {
-    signalfd_siginfo info{};
-    while (::read(m_signals.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+    while (m_signals.take() != 0) {
     }
     int wait_status = 0;
     while (::waitpid(-1, &wait_status, WNOHANG | __WALL) > 0) {
@@ -260,7 +258,7 @@ class Zygote {
   }
 
   int m_control;
-  os::Fd m_signals;
+  os::SignalFd m_signals;
   ProcessBaseline m_baseline;          // what every program starts with
   std::optional<PreparedTask> m_next;  // waiting for the next program
   std::optional<pid_t> m_program;      // the running task's init
@@ -280,13 +278,7 @@ int run_zygote(int control) {
   reset_signals();
   // Only SIGCHLD is blocked: as init, any other signal a program sends it is dropped by
   // the kernel because it has no handler; a blocked one would be queued instead.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGCHLD);
-  if (::sigprocmask(SIG_BLOCK, &set, nullptr) != 0) {
-    return 125;
-  }
-  os::Fd signals(::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
+  auto signals = os::SignalFd::block_and_open({SIGCHLD});
   if (!signals) {
     return 125;
   }
@@ -296,7 +288,7 @@ int run_zygote(int control) {
   if (!baseline) {
     return 125;
   }
-  Zygote zygote(control, std::move(signals), *baseline);
+  Zygote zygote(control, std::move(*signals), *baseline);
   return zygote.run();
 }
 

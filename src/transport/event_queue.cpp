@@ -4,22 +4,12 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <sys/eventfd.h>
 #include <unistd.h>
 #include <utility>
 
 namespace planificador::transport {
 
-EventQueue::EventQueue(std::size_t capacity)
-    : m_capacity(std::max<std::size_t>(capacity, 1)),
-      m_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
-  if (m_fd < 0) {
-    std::perror("eventfd");
-    std::abort();
-  }
-}
-
-EventQueue::~EventQueue() { ::close(m_fd); }
+EventQueue::EventQueue(std::size_t capacity) : m_capacity(std::max<std::size_t>(capacity, 1)) {}
 
 void EventQueue::push(std::string frame) {
   std::unique_lock lock(m_mutex);
@@ -59,8 +49,7 @@ void EventQueue::append_locked(std::string frame) {
   if (was_empty) {
     // Only the empty → non-empty edge matters: the transport thread polls this fd only
     // while it sees the queue empty.
-    const std::uint64_t one = 1;
-    [[maybe_unused]] const auto written = ::write(m_fd, &one, sizeof one);
+    m_wakeup.raise();
   }
 }
 
@@ -97,9 +86,6 @@ std::size_t EventQueue::discarded() const {
   return m_discarded;
 }
 
-void EventQueue::clear_signal() const noexcept {
-  std::uint64_t value = 0;
-  [[maybe_unused]] const auto got = ::read(m_fd, &value, sizeof value);
-}
+void EventQueue::clear_signal() const noexcept { m_wakeup.clear(); }
 
 }  // namespace planificador::transport

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <optional>
-#include <sys/eventfd.h>
 #include <unistd.h>
 #include <utility>
 #include <vector>
@@ -50,14 +49,8 @@ struct Transport::Impl {
   std::string control_endpoint;
   EventQueue* queue = nullptr;
   std::chrono::milliseconds flush_timeout{};
-  int wake_fd = -1;
+  os::Wakeup wakeup;
   std::atomic<bool> stopping{false};
-
-  ~Impl() {
-    if (wake_fd >= 0) {
-      ::close(wake_fd);
-    }
-  }
 
   Result<std::string> attach(zmq::socket_t& socket, const std::string& endpoint, bool connect,
                              std::string_view name);
@@ -89,10 +82,6 @@ Result<std::unique_ptr<Transport>> Transport::open(const TransportOptions& optio
   auto impl = std::make_unique<Impl>();
   impl->queue = &events;
   impl->flush_timeout = options.flush_timeout;
-  impl->wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (impl->wake_fd < 0) {
-    return fail_errno("eventfd");
-  }
   const auto max_size = static_cast<std::int64_t>(options.max_inbound_bytes);
   const auto linger = static_cast<int>(options.flush_timeout.count());
   const auto& ep = options.endpoints;
@@ -136,10 +125,7 @@ void Transport::stop() {
   wake();
 }
 
-void Transport::wake() {
-  const std::uint64_t one = 1;
-  [[maybe_unused]] const auto written = ::write(m_impl->wake_fd, &one, sizeof one);
-}
+void Transport::wake() { m_impl->wakeup.raise(); }
 
 void Transport::Impl::receive(zmq::socket_t& socket, Source source, FrameHandler& handler,
                               bool intake_gate) {
@@ -186,8 +172,7 @@ void Transport::run(FrameHandler& handler) {
   auto& impl = *m_impl;
   std::optional<std::chrono::steady_clock::time_point> deadline;
   while (true) {
-    std::uint64_t value = 0;
-    [[maybe_unused]] const auto got = ::read(impl.wake_fd, &value, sizeof value);
+    impl.wakeup.clear();
     impl.queue->clear_signal();
     const bool stopping = impl.stopping.load();
     const bool pending = !impl.queue->empty();
@@ -206,7 +191,7 @@ void Transport::run(FrameHandler& handler) {
     }
     const bool read_intake = !stopping && handler.accepting() && impl.queue->has_room();
     std::vector<zmq::pollitem_t> items{
-        {nullptr, impl.wake_fd, ZMQ_POLLIN, 0},
+        {nullptr, impl.wakeup.fd(), ZMQ_POLLIN, 0},
         {nullptr, impl.queue->fd(), ZMQ_POLLIN, 0},
         {impl.events.handle(), 0, static_cast<short>(pending ? ZMQ_POLLOUT : 0), 0},
         {impl.intake.handle(), 0, static_cast<short>(read_intake ? ZMQ_POLLIN : 0), 0},

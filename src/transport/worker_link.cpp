@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <exception>
 #include <mutex>
-#include <sys/eventfd.h>
 #include <thread>
 #include <unistd.h>
 #include <utility>
@@ -56,7 +55,7 @@ struct WorkerLink::Impl {
   zmq::socket_t socket{context, zmq::socket_type::dealer};
   WorkerLinkOptions options;
   EventQueue* queue = nullptr;
-  int wake_fd = -1;
+  os::Wakeup wakeup;
   std::atomic<bool> stopping{false};
   std::mutex mutex;
   std::condition_variable changed;
@@ -64,16 +63,7 @@ struct WorkerLink::Impl {
   bool drain_done = false;
   bool finished = false;
 
-  ~Impl() {
-    if (wake_fd >= 0) {
-      ::close(wake_fd);
-    }
-  }
-
-  void wake() const {
-    const std::uint64_t one = 1;
-    [[maybe_unused]] const auto written = ::write(wake_fd, &one, sizeof one);
-  }
+  void wake() const { wakeup.raise(); }
   bool drain_asked() {
     const std::scoped_lock lock(mutex);
     return drain_requested;
@@ -97,10 +87,6 @@ Result<std::unique_ptr<WorkerLink>> WorkerLink::open(const WorkerLinkOptions& op
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->queue = &events;
-  impl->wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (impl->wake_fd < 0) {
-    return fail_errno("eventfd");
-  }
   auto& socket = impl->socket;
   try {
     // No ZMQ_MAXMSGSIZE: a frame above it drops the whole connection (zmq_setsockopt(3)),
@@ -173,8 +159,7 @@ void WorkerLink::run(LinkHandler& handler) {
 
 bool WorkerLink::Impl::step(LinkSession& session, LinkHandler& handler,
                             std::optional<Clock::time_point>& flush_deadline) {
-  std::uint64_t value = 0;
-  [[maybe_unused]] const auto got = ::read(wake_fd, &value, sizeof value);
+  wakeup.clear();
   queue->clear_signal();
   const bool stop = stopping.load();
   if ((stop || drain_asked()) && !session.draining()) {
@@ -187,7 +172,7 @@ bool WorkerLink::Impl::step(LinkSession& session, LinkHandler& handler,
   session.tick(now);
   const bool pending = !session.outbox_empty() || !queue->empty();
   std::array<zmq::pollitem_t, 3> items{{
-      {nullptr, wake_fd, ZMQ_POLLIN, 0},
+      {nullptr, wakeup.fd(), ZMQ_POLLIN, 0},
       {nullptr, queue->fd(), ZMQ_POLLIN, 0},
       {socket.handle(), 0, static_cast<short>(ZMQ_POLLIN | (pending ? ZMQ_POLLOUT : 0)), 0},
   }};

@@ -11,6 +11,8 @@
 #include <optional>
 #include <string>
 
+#include "planificador/os/event.hpp"
+
 namespace planificador::transport {
 
 class EventQueue {
@@ -18,7 +20,6 @@ class EventQueue {
   // Creates a queue holding at most `capacity` frames (at least 1) for blocking pushes.
   // Aborts the process if the kernel refuses an eventfd (fatal setup error).
   explicit EventQueue(std::size_t capacity);
-  ~EventQueue();
   EventQueue(const EventQueue&) = delete;
   EventQueue& operator=(const EventQueue&) = delete;
 
@@ -49,7 +50,7 @@ class EventQueue {
   [[nodiscard]] std::size_t discarded() const;
 
   // Returns an eventfd that polls readable after a push into an empty queue.
-  [[nodiscard]] int fd() const noexcept { return m_fd; }
+  [[nodiscard]] int fd() const noexcept { return m_wakeup.fd(); }
   // Resets fd() to not readable.
   void clear_signal() const noexcept;
 
@@ -63,7 +64,7 @@ class EventQueue {
   std::size_t m_high_water = 0;
   std::size_t m_discarded = 0;
   bool m_closed = false;
-  int m_fd = -1;
+  os::Wakeup m_wakeup;
 };
 
 }  // namespace planificador::transport

@@ -7,14 +7,13 @@
 #include <filesystem>
 #include <mutex>
 #include <poll.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <thread>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
+#include "planificador/os/unix_socket.hpp"
 #include "planificador/sandbox/wire.hpp"
 
 namespace planificador::backend::docker {
@@ -46,38 +45,6 @@ Result<void> make_run_dir(const std::string& path, std::uint32_t uid) {
     return fail_errno("chown `" + path + "`");
   }
   return {};
-}
-
-// Returns a connection to the unix socket at `path`; the error keeps connect's errno so
-// the caller can tell "not there yet" from real failures. A path longer than a socket
-// address holds (107 bytes; a long state_dir or executor name) is reached through its
-// directory's descriptor, /proc/self/fd/N/NAME.
-Result<os::Fd> connect_unix(const std::string& path) {
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  std::string target = path;
-  os::Fd directory;
-  if (path.size() >= sizeof address.sun_path) {
-    const auto slash = path.find_last_of('/');
-    const std::string parent = slash == std::string::npos ? "." : path.substr(0, slash);
-    directory.reset(::open(parent.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (!directory) {
-      return fail_errno("open `" + parent + "`");
-    }
-    target = "/proc/self/fd/" + std::to_string(directory.get()) + "/" + path.substr(slash + 1);
-    if (target.size() >= sizeof address.sun_path) {
-      return fail("socket name in `" + path + "` is too long");
-    }
-  }
-  std::memcpy(address.sun_path, target.c_str(), target.size() + 1);
-  os::Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd) {
-    return fail_errno("socket");
-  }
-  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
-    return fail_errno("connect `" + path + "`");
-  }
-  return fd;
 }
 
 std::string tail(std::string text) {
@@ -206,7 +173,7 @@ Result<void> Container::wait_ready(const os::Event& cancel, std::chrono::millise
   auto next_check = start + std::chrono::milliseconds(100);
   auto pause = std::chrono::milliseconds(2);
   for (;;) {
-    auto connection = connect_unix(path);
+    auto connection = os::connect_unix(path);
     if (connection) {
       m_socket = std::move(*connection);
       return {};

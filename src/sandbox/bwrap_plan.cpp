@@ -15,8 +15,7 @@ constexpr const char* k_default_path =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 // Paths the sandbox itself mounts; a system entry on one of them would hide it.
-constexpr std::array<std::string_view, 6> k_reserved = {"/work", "/tmp", "/dev",
-                                                        "/proc", "/var", k_stub_path};
+constexpr std::array<std::string_view, 5> k_reserved = {"/work", "/tmp", "/dev", "/proc", "/var"};
 
 std::string join(const std::string& root, const char* name) {
   std::string path = root;
@@ -29,9 +28,6 @@ std::string join(const std::string& root, const char* name) {
 Result<void> check_plan(const SandboxPlan& plan) {
   if (plan.root.empty() || plan.root.front() != '/') {
     return fail("sandbox root `" + plan.root + "` is not absolute");
-  }
-  if (plan.stub.empty() || plan.stub.front() != '/') {
-    return fail("stub `" + plan.stub + "` is not absolute");
   }
   for (const auto& entry : plan.system) {
     const bool top_level = entry.path.size() > 1 && entry.path.front() == '/' &&
@@ -116,7 +112,6 @@ Result<std::vector<std::string>> bwrap_arguments(const SandboxPlan& plan) {
   args.insert(args.end(), {"--bind", join(plan.root, k_tmp_dir), "/tmp"});
   args.insert(args.end(), {"--bind", join(plan.root, k_shm_dir), "/dev/shm"});
   args.insert(args.end(), {"--bind", join(plan.root, k_vartmp_dir), "/var/tmp"});
-  args.insert(args.end(), {"--ro-bind", plan.stub, k_stub_path});
   // bwrap's root is a tmpfs of its own: without this a task could fill it (bounded only
   // by the memory limit) and leave files at `/`. The binds above keep their own flags.
   args.insert(args.end(), {"--remount-ro", "/"});
@@ -124,7 +119,8 @@ Result<std::vector<std::string>> bwrap_arguments(const SandboxPlan& plan) {
   // a kept sandbox. /dev/shm, /dev/mqueue and /dev/pts are mounts of their own.
   args.insert(args.end(), {"--remount-ro", "/dev"});
   args.insert(args.end(), {"--chdir", k_work_inside, "--clearenv"});
-  args.insert(args.end(), {"--", k_stub_path, "--zygote", std::to_string(k_zygote_fd)});
+  args.insert(args.end(), {"--", "/proc/self/fd/" + std::to_string(k_stub_fd), "--zygote",
+                           std::to_string(k_zygote_fd)});
   return args;
 }
 

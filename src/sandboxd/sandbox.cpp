@@ -26,7 +26,7 @@ namespace {
 
 constexpr rlim_t k_task_nofile = 4096;
 constexpr std::size_t k_max_error_bytes = 4096;
-constexpr int k_first_free_fd = 4;  // 0–3 are set up for bwrap and the zygote
+constexpr int k_first_free_fd = 5;  // 0–4 are set up for bwrap and the zygote
 
 // In the forked child, on the way to exec: says what failed on fd 2 (bwrap's error pipe by
 // then, or the helper's stderr before), which the helper reports as a setup failure.
@@ -159,6 +159,9 @@ Result<void> Sandbox::await_ready(std::chrono::milliseconds timeout) {
 }
 
 Result<Sandbox> Sandbox::launch(const LaunchSpec& spec) {
+  if (spec.stub < 0) {
+    return fail("sandbox setup failed: no descriptor of the zygote's binary");
+  }
   auto errors = os::make_pipe();
   PLAN_TRY(errors);
   std::array<int, 2> pair{-1, -1};
@@ -187,7 +190,8 @@ Result<Sandbox> Sandbox::launch(const LaunchSpec& spec) {
     return fail_errno("fork");
   }
   if (pid == 0) {
-    exec_bwrap(spec, {null.get(), null.get(), errors->write.get(), zygote_end.get()}, argv);
+    exec_bwrap(spec, {null.get(), null.get(), errors->write.get(), zygote_end.get(), spec.stub},
+               argv);
   }
   // The other ends live only in bwrap and the zygote now, so the reads reach EOF with them.
   zygote_end.reset();

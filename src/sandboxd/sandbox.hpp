@@ -16,15 +16,16 @@ namespace planificador::sandboxd {
 struct LaunchSpec {
   std::string bwrap;                   // absolute path of the bwrap binary
   std::vector<std::string> arguments;  // sandbox::bwrap_arguments()
+  int stub = -1;                       // the helper's binary, placed on sandbox::k_stub_fd
 };
 
 class Sandbox {
  public:
   // Forks bwrap (new session, oom_score_adj 1000, RLIMIT_CORE 0, a bounded RLIMIT_NOFILE;
   // fds 0 and 1 /dev/null, 2 bwrap's error pipe, 3 the zygote's end of the connection,
-  // nothing else) and waits up to `timeout` for the zygote's "ready". Returns the Sandbox,
-  // or an Error "sandbox setup failed: …" with bwrap's status and its own message (bwrap
-  // is reaped then).
+  // 4 the zygote's binary, nothing else) and waits up to `timeout` for the zygote's "ready".
+  // Returns the Sandbox, or an Error "sandbox setup failed: …" with bwrap's status and its own
+  // message (bwrap is reaped then).
   [[nodiscard]] static Result<Sandbox> start(const LaunchSpec& spec,
                                              std::chrono::milliseconds timeout);
   // The first half of start(): forks bwrap and returns at once. The zygote's "ready" is

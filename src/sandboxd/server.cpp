@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -48,15 +49,20 @@ Result<Server> Server::create(ServerOptions options) {
   PLAN_TRY(workspace->renew());
   sandbox::SandboxPlan plan;
   plan.root = workspace->root();
-  plan.stub = options.self;
   plan.system = sandbox::probe_system_entries();
   auto arguments = sandbox::bwrap_arguments(plan);
   PLAN_TRY(arguments);
+  // The zygote's binary, handed to each bwrap as a descriptor (sandbox::k_stub_fd).
+  os::Fd self(::open(options.self.c_str(), O_PATH | O_CLOEXEC));
+  if (!self) {
+    return fail_errno("open `" + options.self + "`");
+  }
   auto listener = os::listen_unix(options.socket_path, k_backlog);
   PLAN_TRY(listener);
   Server server(std::move(options), std::move(*workspace), std::move(*signals),
                 std::move(*listener));
   server.m_bwrap_arguments = std::move(*arguments);
+  server.m_self = std::move(self);
   // A sandbox that cannot start is no reason not to serve: the first exec reports why.
   if (auto started = server.start_sandbox(); !started) {
     log(started.error().message);
@@ -177,7 +183,8 @@ Result<void> Server::kill_and_reap() {
 }
 
 Result<void> Server::start_sandbox() {
-  auto started = Sandbox::start({m_options.bwrap, m_bwrap_arguments}, k_ready_timeout);
+  auto started =
+      Sandbox::start({m_options.bwrap, m_bwrap_arguments, m_self.get()}, k_ready_timeout);
   PLAN_TRY(started);
   m_sandbox.emplace(std::move(*started));
   return {};
@@ -252,7 +259,7 @@ void Server::prepare_standby() {
     return;
   }
   // Launched only: its "ready" is read by the loop, which serves the daemon meanwhile.
-  auto launched = Sandbox::launch({m_options.bwrap, m_bwrap_arguments});
+  auto launched = Sandbox::launch({m_options.bwrap, m_bwrap_arguments, m_self.get()});
   if (!launched) {
     log("standby: " + launched.error().message);
     return;

@@ -80,6 +80,7 @@ class Server {
   ServerOptions m_options;
   Workspace m_workspace;
   std::vector<std::string> m_bwrap_arguments;
+  os::Fd m_self;  // this binary (O_PATH), the zygote of every sandbox
   os::SignalFd m_signals;
   os::Fd m_listener;
   os::Fd m_connection;

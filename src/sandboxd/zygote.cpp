@@ -25,6 +25,7 @@
 #include "spawn.hpp"
 #include "task_init.hpp"
 
+#include "planificador/sandbox/bwrap_plan.hpp"
 #include "planificador/sandbox/messages.hpp"
 #include "planificador/sandbox/wire.hpp"
 
@@ -268,6 +269,8 @@ class Zygote {
 }  // namespace
 
 int run_zygote(int control) {
+  // Bubblewrap ran this binary from that descriptor; nothing of the task needs it.
+  (void)::close(sandbox::k_stub_fd);
   // Not dumpable: a program running as the same user may not read or write the zygote's
   // memory through /proc/1/mem, nor take its descriptors (man 2 prctl, PR_SET_DUMPABLE).
   if (::prctl(PR_SET_DUMPABLE, 0) != 0 || ::fcntl(control, F_SETFD, FD_CLOEXEC) != 0) {

@@ -9,9 +9,11 @@
 // the container (no /planificador, no /sandbox) is visible.
 //
 // The sandbox is started before its task arrives. Its PID 1 is the zygote (the helper's
-// own binary at k_stub_path, see sandboxd/zygote.hpp): it receives each program over
-// k_zygote_fd, forks it, and reaps everything the program leaves. PID 1 of a namespace
-// cannot be signalled from inside it, and its death takes the whole namespace down.
+// own binary, see sandboxd/zygote.hpp): it receives each program over k_zygote_fd, forks
+// it, and reaps everything the program leaves. PID 1 of a namespace cannot be signalled
+// from inside it, and its death takes the whole namespace down. Bubblewrap runs the
+// zygote from a descriptor it inherits (k_stub_fd, as /proc/self/fd/4): the binary is not
+// mounted in the sandbox, so no mount of the task's names where it lives on the host.
 
 #include <string>
 #include <vector>
@@ -26,11 +28,13 @@ inline constexpr const char* k_tmp_dir = "tmp";
 inline constexpr const char* k_shm_dir = "shm";
 inline constexpr const char* k_vartmp_dir = "vartmp";
 inline constexpr const char* k_work_inside = "/work";
-inline constexpr const char* k_stub_path = "/.planificador-stub";
 
 // The zygote's end of its connection to the helper, open inside the sandbox (0 and 1 are
 // /dev/null, 2 is bwrap's error pipe).
 inline constexpr int k_zygote_fd = 3;
+// The helper's own binary (O_PATH), which bwrap executes as the zygote; the zygote closes
+// it first thing.
+inline constexpr int k_stub_fd = 4;
 
 // A top-level system path to reproduce inside the sandbox.
 struct SystemEntry {
@@ -43,7 +47,6 @@ struct SystemEntry {
 
 struct SandboxPlan {
   std::string root;                 // the helper's root holding work/, tmp/, shm/, vartmp/
-  std::string stub;                 // the helper's own binary, bound at k_stub_path
   std::vector<SystemEntry> system;  // usually probe_system_entries()
   unsigned uid = 1000;
   unsigned gid = 1000;
@@ -55,7 +58,7 @@ struct SandboxPlan {
 [[nodiscard]] std::vector<SystemEntry> probe_system_entries();
 
 // Returns bwrap's arguments (without the bwrap path itself) for `plan`, ending with the
-// zygote's command line, or an Error for a relative root or stub, or a system entry that
+// zygote's command line, or an Error for a relative root, or a system entry that
 // is not absolute or would hide a sandbox directory.
 [[nodiscard]] Result<std::vector<std::string>> bwrap_arguments(const SandboxPlan& plan);
 

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <string>
 
+#include "planificador/backend/docker/hostname_file.hpp"
 #include "planificador/sandbox/wire.hpp"
 
 namespace planificador::backend::docker {
@@ -51,6 +52,9 @@ nlohmann::json host_config(const ContainerSpec& spec, std::uint32_t uid) {
   if (!spec.docker.runtime.empty()) {
     host["Runtime"] = spec.docker.runtime;
   }
+  if (!spec.hostname_file.empty()) {
+    host["Binds"].push_back(spec.hostname_file + ":/etc/hostname:ro");
+  }
   return host;
 }
 
@@ -68,7 +72,7 @@ nlohmann::json container_create_body(const ContainerSpec& spec, std::uint32_t ui
       {"WorkingDir", "/"},
       // Docker writes the hostname into the container's /etc/hostname and /etc/hosts, which
       // the sandbox shows: the container id would tell a task which container it is in.
-      {"Hostname", "sandbox"},
+      {"Hostname", k_sandbox_hostname},
       {"Env", nlohmann::json::array()},
       {"Labels", {{k_instance_label, spec.instance}, {k_task_label, spec.task}}},
       {"NetworkDisabled", true},

@@ -33,6 +33,10 @@ struct ContainerSpec {
   config::Limits limits;     // the task's effective limits
   config::Docker docker;     // runtime, cpus, work_bytes
   os::CgroupLayout cgroups;  // how the engine lays out container cgroups (GET /info)
+  // A host file bound at /etc/hostname in place of the engine's own, whose mount names the
+  // container's id in its host path (/var/lib/docker/containers/ID/hostname); empty: the
+  // engine's.
+  std::string hostname_file;
 };
 
 // Returns the create body (Engine API v1.41 ContainerConfig + HostConfig): the helper as

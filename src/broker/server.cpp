@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "planificador/os/signal_fd.hpp"
+#include "planificador/transport/multipart.hpp"
 
 namespace planificador::broker {
 namespace {
@@ -38,16 +39,7 @@ Received receive_single(zmq::socket_t& socket, zmq::message_t& message, std::str
   if (!message.more()) {
     return Received::frame;
   }
-  const std::string head = protocol::hex_prefix(message.to_string_view());
-  std::size_t parts = 1;
-  while (message.more()) {
-    message.rebuild();
-    if (!socket.recv(message, zmq::recv_flags::none)) {
-      break;
-    }
-    ++parts;
-  }
-  spdlog::warn("dropped a {}-part message on {} (first part: {})", parts, name, head);
+  transport::drop_multipart(socket, message, name);
   return Received::dropped;
 }
 

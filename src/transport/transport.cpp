@@ -10,6 +10,9 @@
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
 
+#include "planificador/os/event.hpp"
+#include "planificador/transport/multipart.hpp"
+
 namespace planificador::transport {
 namespace {
 
@@ -21,21 +24,6 @@ constexpr int k_batch = 64;
 // ZeroMQ held for it (zmq_setsockopt(3), ZMQ_SNDHWM); the queue is the one buffer meant
 // to hold events under backpressure.
 constexpr int k_events_send_hwm = 64;
-
-std::string hex_head(const zmq::message_t& message) {
-  static constexpr char k_digits[] = "0123456789abcdef";
-  std::string out;
-  const auto* bytes = message.data<unsigned char>();
-  const std::size_t n = std::min<std::size_t>(message.size(), 16);
-  for (std::size_t i = 0; i < n; ++i) {
-    if (i != 0) {
-      out += ' ';
-    }
-    out += k_digits[bytes[i] >> 4];
-    out += k_digits[bytes[i] & 0xf];
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -138,18 +126,7 @@ void Transport::Impl::receive(zmq::socket_t& socket, Source source, FrameHandler
       return;
     }
     if (message.more()) {
-      // SPEC §3: every protocol message is one part; a multi-part one is dropped whole.
-      const std::string head = hex_head(message);
-      std::size_t parts = 1;
-      while (message.more()) {
-        message.rebuild();
-        if (!socket.recv(message, zmq::recv_flags::none)) {
-          break;
-        }
-        ++parts;
-      }
-      spdlog::warn("dropped a {}-part message on {} (first part: {})", parts,
-                   source == Source::intake ? "intake" : "control", head);
+      drop_multipart(socket, message, source == Source::intake ? "intake" : "control");
       continue;
     }
     handler.on_frame(source, message.to_string_view());

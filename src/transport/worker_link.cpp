@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
 
+#include "planificador/os/event.hpp"
 #include "planificador/protocol/codec.hpp"
 
 namespace planificador::transport {

@@ -38,6 +38,7 @@ struct RunRequest {
   std::string events;
   std::string control;         // where Ctrl-C sends its CANCEL; empty = intake
   double timeout_seconds = 0;  // 0 = wait for ever
+  double connect_seconds = 5;  // how long intake may take to answer at all
   std::string id;              // 32 characters; empty = random hex
   CurveFiles curve;
 };

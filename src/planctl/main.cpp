@@ -46,6 +46,10 @@ int main(int argc, char** argv) {
   run->add_option("--events", request.events, "events endpoint")->capture_default_str();
   run->add_option("--control", request.control, "send Ctrl-C's CANCEL here instead of intake");
   run->add_option("--timeout", request.timeout_seconds, "seconds to wait for the task");
+  run->add_option("--connect-timeout", request.connect_seconds,
+                  "seconds to wait for intake to answer at all; then exit 1")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   run->add_option("--id", request.id, "task id, 32 characters (default: random hex)");
   add_curve_options(*run, request.curve);
 

@@ -120,6 +120,12 @@ int run(const RunRequest& request) {
     std::cerr << "planctl: " << client.error().message << '\n';
     return k_exit_transport;
   }
+  const auto connect_limit = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::duration<double>(request.connect_seconds));
+  if (auto reachable = (*client)->wait_reachable(connect_limit); !reachable) {
+    std::cerr << "planctl: " << reachable.error().message << '\n';
+    return k_exit_transport;
+  }
   struct sigaction action {};
   action.sa_handler = on_interrupt;  // no SA_RESTART: the wait must return EINTR
   sigaction(SIGINT, &action, nullptr);
@@ -185,7 +191,10 @@ int cancel(const std::string& id_text, const std::string& intake, const std::str
   const auto frame = protocol::encode(protocol::Cancel{*id});
   Result<void> sent;
   if (control.empty()) {
-    sent = (*client)->send(frame, 5000ms);
+    sent = (*client)->wait_reachable(5000ms);
+    if (sent) {
+      sent = (*client)->send(frame, 5000ms);
+    }
   } else {
     // PUB/SUB joins are asynchronous: a message published before the subscription has
     // reached the publisher is silently lost (zmq_socket(3), ZMQ_PUB).

@@ -37,6 +37,12 @@ class Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
+  // Waits up to `timeout` until the connection to intake has completed ZeroMQ's handshake:
+  // something that speaks ZMTP (and accepts this client's CURVE keys) listens there.
+  // ZeroMQ connects in the background and queues what is sent meanwhile, so without this a
+  // client of an absent daemon waits for ever. Returns an error naming the endpoint, and
+  // the keys when the handshake was refused.
+  [[nodiscard]] Result<void> wait_reachable(std::chrono::milliseconds timeout);
   // Sends one frame to intake, waiting at most `timeout` for the daemon to take it.
   [[nodiscard]] Result<void> send(std::string_view frame, std::chrono::milliseconds timeout);
   // Sends one frame to the control socket (PUB: subscribers joining late miss it).

@@ -9,6 +9,7 @@
 
 #include "daemon_process.hpp"
 #include "fake_backend.hpp"
+#include "wait.hpp"
 #include "zmq_client.hpp"
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -129,11 +130,12 @@ TEST(DaemonE2e, ASecondDaemonOfTheSameInstanceIsRefusedAndTouchesNothing) {
   ASSERT_NE(first, nullptr) << error;
   // The pools warm up after the daemon serves: wait for the first of their containers.
   std::vector<std::string> containers;
-  const auto warm_deadline = std::chrono::steady_clock::now() + 60s;
-  while (containers.empty() && std::chrono::steady_clock::now() < warm_deadline) {
-    std::this_thread::sleep_for(100ms);
-    containers = containers_of(first->instance());
-  }
+  (void)wait_until(
+      [&] {
+        containers = containers_of(first->instance());
+        return !containers.empty();
+      },
+      60s, 100ms);
   ASSERT_FALSE(containers.empty());
 
   const auto second = run_command(

@@ -15,6 +15,7 @@
 #include "fake_backend.hpp"
 #include "private_engine.hpp"
 #include "resource_watch.hpp"
+#include "wait.hpp"
 #include <gtest/gtest.h>
 
 namespace planificador::testing {
@@ -93,10 +94,8 @@ class RestartCycle {
       const auto task = m_events.task(id);
       return task.out_bytes != 0 || task.exits != 0;
     };
-    const auto deadline = Clock::now() + k_task_wait;
-    while (Clock::now() < deadline && !(started(m_sleepers[0]) && started(m_sleepers[1]))) {
-      std::this_thread::sleep_for(20ms);
-    }
+    (void)wait_until([&] { return started(m_sleepers[0]) && started(m_sleepers[1]); }, k_task_wait,
+                     20ms);
     ASSERT_GT(m_events.task(m_sleepers[1]).out_bytes, 0U) << m_daemon.log();
     for (const auto& id : m_sleepers) {
       const auto task = m_events.task(id);
@@ -169,12 +168,13 @@ class RestartCycle {
     // The queued sleepers meet the stopped engine (graceful), the running ones the
     // engine's kill at its restart (crash): neither kind can have finished normally.
     EXPECT_GE(answers.failed, 1U) << "the restart hit no task";
-    const auto deadline = Clock::now() + 30s;
-    std::string stopped = stopped_containers(m_engine.host(), m_daemon.instance());
-    while (!stopped.empty() && Clock::now() < deadline) {
-      std::this_thread::sleep_for(200ms);
-      stopped = stopped_containers(m_engine.host(), m_daemon.instance());
-    }
+    std::string stopped;
+    (void)wait_until(
+        [&] {
+          stopped = stopped_containers(m_engine.host(), m_daemon.instance());
+          return stopped.empty();
+        },
+        30s, 200ms);
     EXPECT_EQ(stopped, "") << "stopped containers left after the engine came back";
   }
 
@@ -291,20 +291,17 @@ TEST(EngineFaults, EngineAbsentAtStartThenAppears) {
                         "label=org.planificador.task=pool", "--filter", "status=running"})
         .out;
   };
-  const auto deadline = Clock::now() + 60s;
-  bool ready = false;
-  while (!ready && Clock::now() < deadline) {
-    const bool reaped = run_command({"docker", "inspect", leftover_id}).exit_code != 0;
-    std::istringstream lines(pooled());
-    std::size_t running = 0;
-    for (std::string line; std::getline(lines, line);) {
-      running += line.empty() ? 0 : 1;
-    }
-    ready = reaped && running == settings.workers;
-    if (!ready) {
-      std::this_thread::sleep_for(100ms);
-    }
-  }
+  const bool ready = wait_until(
+      [&] {
+        const bool reaped = run_command({"docker", "inspect", leftover_id}).exit_code != 0;
+        std::istringstream lines(pooled());
+        std::size_t running = 0;
+        for (std::string line; std::getline(lines, line);) {
+          running += line.empty() ? 0 : 1;
+        }
+        return reaped && running == settings.workers;
+      },
+      60s, 100ms);
   print_figure("engine appeared -> reaped and pool warm ms", std::to_string(ms_since(appeared_at)));
   EXPECT_TRUE(ready) << daemon->log();
   EXPECT_NE(daemon->log().find("backend ready after"), std::string::npos);

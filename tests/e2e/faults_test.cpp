@@ -17,6 +17,7 @@
 #include "event_collector.hpp"
 #include "fake_backend.hpp"
 #include "resource_watch.hpp"
+#include "wait.hpp"
 #include <gtest/gtest.h>
 
 namespace planificador::testing {
@@ -76,18 +77,15 @@ TEST(DaemonFaults, SigkillThenRestartWithTheSameConfigLeavesNothingOfTheOldRun) 
     for (std::size_t i = 0; i < 3; ++i) {
       ASSERT_TRUE(intake.send(submit_frame(make_id("queued", i), "python", "print(1)\n")));
     }
-    const auto deadline = Clock::now() + k_task_wait;
-    while (Clock::now() < deadline &&
-           (events.task(sleepers[0]).out != "up\n" || events.task(sleepers[1]).out != "up\n")) {
-      std::this_thread::sleep_for(20ms);
-    }
+    (void)wait_until(
+        [&] {
+          return events.task(sleepers[0]).out == "up\n" && events.task(sleepers[1]).out == "up\n";
+        },
+        k_task_wait, 20ms);
     ASSERT_EQ(events.task(sleepers[1]).out, "up\n") << first->log();
   }
   // "up" comes just before the exec that renames the program.
-  const auto marked_deadline = Clock::now() + 10s;
-  while (Clock::now() < marked_deadline && pids_with_cmdline(marker).size() < 2) {
-    std::this_thread::sleep_for(20ms);
-  }
+  (void)wait_until([&] { return pids_with_cmdline(marker).size() >= 2; }, 10s, 20ms);
   const auto old_containers = containers_of(instance);
   const std::set<std::string> old_ids(old_containers.begin(), old_containers.end());
   const auto old_entries = entries_with_inodes(first->state_dir());
@@ -112,11 +110,9 @@ TEST(DaemonFaults, SigkillThenRestartWithTheSameConfigLeavesNothingOfTheOldRun) 
     EXPECT_NE(run_command({"docker", "inspect", id}).exit_code, 0) << "old container " << id;
   }
   // `docker rm -f` has killed them; the kernel may take a moment to finish the exits.
-  const auto gone_deadline = Clock::now() + 10s;
-  while (Clock::now() < gone_deadline &&
-         !(pids_with_cmdline(marker).empty() && pids_in_containers(old_ids).empty())) {
-    std::this_thread::sleep_for(50ms);
-  }
+  (void)wait_until(
+      [&] { return pids_with_cmdline(marker).empty() && pids_in_containers(old_ids).empty(); }, 10s,
+      50ms);
   EXPECT_TRUE(pids_with_cmdline(marker).empty());
   EXPECT_TRUE(pids_in_containers(old_ids).empty());
   for (const auto& entry : entries_with_inodes(second->state_dir())) {
@@ -203,10 +199,7 @@ TEST(DaemonFaults, EventsConsumerGoneForThirtySecondsUnderLoad) {
       EXPECT_TRUE(intake.send(submit_frame(ids[i], "python", printing_program(i)), 300s));
     }
   });
-  const auto flowing_deadline = Clock::now() + k_task_wait;
-  while (events.exited() < k_warm_up + 20 && Clock::now() < flowing_deadline) {
-    std::this_thread::sleep_for(10ms);
-  }
+  (void)wait_until([&] { return events.exited() >= k_warm_up + 20; }, k_task_wait, 10ms);
   events.pause();
   const auto paused_at = Clock::now();
   const std::size_t received_at_pause = events.exited();

@@ -13,6 +13,7 @@
 #include "e2e_common.hpp"
 #include "fleet_cluster.hpp"
 #include "fleet_traffic.hpp"
+#include "wait.hpp"
 #include <gtest/gtest.h>
 
 namespace planificador::testing {
@@ -31,19 +32,6 @@ const std::string k_w = "e2e-w";  // workers 2
 
 long long ms_between(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count();
-}
-
-// Waits until `done` holds, polling; returns whether it did within `timeout`.
-template <class Done>
-bool eventually(Done done, std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (!done()) {
-    if (Clock::now() >= deadline) {
-      return false;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
 }
 
 class FleetFaultsTest : public ::testing::Test {
@@ -248,12 +236,12 @@ TEST_F(FleetFaultsTest, SigtermUnderLoadDrainsWithoutEndingATask) {
                                  i % 4 == 0 ? std::nullopt : std::optional<std::string>("{}")));
   }
   // A fifth of them done: the rest are running or waiting when SIGTERM comes.
-  ASSERT_TRUE(eventually(
+  ASSERT_TRUE(wait_until(
       [&] {
         return std::count_if(ids.begin(), ids.end(),
                              [](const TaskId& id) { return events().task(id).exits > 0; }) >= 8;
       },
-      60s));
+      60s, 10ms));
   ASSERT_TRUE(cluster().wait_view(
       [](const broker::FleetView& view) {
         const auto v = FleetCluster::executor(view, k_v);

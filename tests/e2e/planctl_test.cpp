@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "daemon_process.hpp"
+#include "swarm_cluster.hpp"
+#include "wait.hpp"
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -76,17 +78,14 @@ pid_t spawn(const std::vector<std::string>& argv, const std::string& log) {
 }
 
 bool wait_for_text(const std::string& path, const std::string& text, std::chrono::seconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    std::ifstream in(path);
-    std::stringstream content;
-    content << in.rdbuf();
-    if (content.str().find(text) != std::string::npos) {
-      return true;
-    }
-    std::this_thread::sleep_for(50ms);
-  }
-  return false;
+  return wait_until(
+      [&] {
+        std::ifstream in(path);
+        std::stringstream content;
+        content << in.rdbuf();
+        return content.str().find(text) != std::string::npos;
+      },
+      timeout, 50ms);
 }
 
 int wait_exit(pid_t pid) {
@@ -175,6 +174,29 @@ TEST_F(Planctl, CancelSubcommandThroughControlAndTimeout) {
   const auto timed_out = run_command(planctl({"--image", "python", "--timeout", "2", program}));
   EXPECT_EQ(timed_out.exit_code, 124);
   EXPECT_NE(timed_out.err.find("planctl: timed out"), std::string::npos);
+}
+
+// No daemon at the endpoints: ZeroMQ would queue the task and wait for a peer for ever.
+// planctl says within --connect-timeout that nothing answers there and exits 1, as its help
+// promises, for run and for cancel. A program that hung would be killed by run_command
+// after 60 s and report 128 + 9 instead.
+TEST(PlanctlWithoutADaemon, SaysNothingAnswersAtIntakeAndExits1) {
+  PLANIFICADOR_REQUIRE_E2E();
+  const std::string intake = "tcp://127.0.0.1:" + std::to_string(loopback_port());
+  const std::string events = "tcp://127.0.0.1:" + std::to_string(loopback_port());
+  const std::string planctl = test_binary_dir() + "/planctl";
+  const auto run = run_command({planctl, "run", "--image", "bash", "--intake", intake, "--events",
+                                events, "--connect-timeout", "2", "-"},
+                               "echo never\n", 60s);
+  EXPECT_EQ(run.exit_code, 1) << run.err;
+  EXPECT_NE(run.err.find("nothing answers at `" + intake + "` within 2 s"), std::string::npos)
+      << run.err;
+  EXPECT_EQ(run.out, "");
+  const auto cancel = run_command(
+      {planctl, "cancel", "0123456789abcdef0123456789abcdef", "--intake", intake}, "", 60s);
+  EXPECT_EQ(cancel.exit_code, 1) << cancel.err;
+  EXPECT_NE(cancel.err.find("nothing answers at `" + intake + "`"), std::string::npos)
+      << cancel.err;
 }
 
 }  // namespace

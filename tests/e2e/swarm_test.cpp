@@ -18,6 +18,7 @@
 #include "event_collector.hpp"
 #include "fake_backend.hpp"
 #include "swarm_cluster.hpp"
+#include "wait.hpp"
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -196,18 +197,9 @@ bool listed(const std::string& admin, const std::string& name) {
   return false;
 }
 
-// Polls `done` every 100 ms until it holds or `timeout` passed; returns whether it holds.
-template <class Done>
-bool eventually(std::chrono::milliseconds timeout, Done done) {
-  const auto deadline = Clock::now() + timeout;
-  while (!done()) {
-    if (Clock::now() >= deadline) {
-      return false;
-    }
-    std::this_thread::sleep_for(100ms);
-  }
-  return true;
-}
+// How often the waits below ask again: each question is a docker call or an admin query,
+// far slower than the helper's default step.
+constexpr auto k_poll = 100ms;
 
 std::string container_log(const PrivateSwarm& swarm, const std::string& id) {
   const auto logs = swarm.docker({"logs", id}, 30s);
@@ -254,7 +246,8 @@ class SwarmStack : public ::testing::Test {
                                "PLANIFICADOR_ENGINE_SOCKET=" + m_swarm->engine().socket(),
                                "PLANIFICADOR_RESTART_DELAY=0s"}),
               "");
-    ASSERT_TRUE(eventually(k_wait, [&] { return listed(admin(), host_name()); })) << describe();
+    ASSERT_TRUE(wait_until([&] { return listed(admin(), host_name()); }, k_wait, k_poll))
+        << describe();
     print_figure("deploy -> daemon listed by the broker ms", std::to_string(ms_since(at)));
   }
 
@@ -283,17 +276,23 @@ class SwarmStack : public ::testing::Test {
     const auto killed = m_swarm->docker({"kill", before[0]}, 30s);
     ASSERT_EQ(killed.exit_code, 0) << killed.err;
     std::string replacement;
-    ASSERT_TRUE(eventually(k_wait, [&] {
-      const auto now = m_swarm->running_tasks(k_daemon_service);
-      replacement = now.size() == 1 && now[0] != before[0] ? now[0] : "";
-      return !replacement.empty();
-    })) << describe();
+    ASSERT_TRUE(wait_until(
+        [&] {
+          const auto now = m_swarm->running_tasks(k_daemon_service);
+          replacement = now.size() == 1 && now[0] != before[0] ? now[0] : "";
+          return !replacement.empty();
+        },
+        k_wait, k_poll))
+        << describe();
     print_figure("kill -> new daemon container ms", std::to_string(ms_since(at)));
-    ASSERT_TRUE(eventually(k_wait, [&] {
-      return container_log(*m_swarm, replacement).find("joined the fleet at") !=
-                 std::string::npos &&
-             listed(admin(), host_name());
-    })) << describe();
+    ASSERT_TRUE(wait_until(
+        [&] {
+          return container_log(*m_swarm, replacement).find("joined the fleet at") !=
+                     std::string::npos &&
+                 listed(admin(), host_name());
+        },
+        k_wait, k_poll))
+        << describe();
     print_figure("kill -> new daemon listed ms", std::to_string(ms_since(at)));
   }
 
@@ -303,11 +302,12 @@ class SwarmStack : public ::testing::Test {
       return m_swarm->docker({"ps", "-aq", "--filter", "label=org.planificador.task=pool"}, 30s)
           .out;
     };
-    EXPECT_TRUE(eventually(30s,
-                           [&] {
-                             const std::string ids = pooled();
-                             return std::count(ids.begin(), ids.end(), '\n') == 1;
-                           }))
+    EXPECT_TRUE(wait_until(
+        [&] {
+          const std::string ids = pooled();
+          return std::count(ids.begin(), ids.end(), '\n') == 1;
+        },
+        30s, k_poll))
         << pooled() << describe();
   }
 
@@ -317,11 +317,12 @@ class SwarmStack : public ::testing::Test {
   void stop_and_clean_up() {
     auto at = Clock::now();
     EXPECT_EQ(m_swarm->stop_tasks(k_daemon_service, 20s), std::vector<int>{0}) << describe();
-    EXPECT_TRUE(eventually(10s,
-                           [&] {
-                             const auto view = fleet_view(admin());
-                             return view && view->executors.empty();
-                           }))
+    EXPECT_TRUE(wait_until(
+        [&] {
+          const auto view = fleet_view(admin());
+          return view && view->executors.empty();
+        },
+        10s, k_poll))
         << "the daemon did not leave the fleet" << describe();
     EXPECT_EQ(m_swarm->stop_tasks(k_broker_service, 20s), std::vector<int>{0}) << describe();
     EXPECT_EQ(m_swarm->remove_stack(k_stack, 60s), "") << describe();

@@ -12,6 +12,7 @@
 #include "daemon_process.hpp"
 #include "event_collector.hpp"
 #include "fake_executor.hpp"
+#include "wait.hpp"
 #include "zmq_client.hpp"
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -298,15 +299,10 @@ TEST_F(BrokerTest, ASlowEventsConsumerSlowsTheFleetAndLosesNothing) {
   });
   // No events consumer yet (the slowest there is): the events queue fills and the broker
   // stops reading the link.
-  bool paused = false;
-  for (int i = 0; i < 200 && !paused; ++i) {
-    paused = fleet_view().link_paused;
-    if (!paused) {
-      std::this_thread::sleep_for(50ms);
-    }
-  }
-  ASSERT_TRUE(paused) << "the events queue never filled";
-  // It stays away for longer than the daemon's lost timeout (3 x 200 ms).
+  ASSERT_TRUE(wait_until([&] { return fleet_view().link_paused; }, 10s, 50ms))
+      << "the events queue never filled";
+  // It stays away for longer than the daemon's lost timeout (3 x 200 ms): the time that
+  // passes is what is under test, so it is a sleep.
   std::this_thread::sleep_for(1s);
   auto view = fleet_view();
   EXPECT_EQ(view.lost_total, 0U);
@@ -332,9 +328,7 @@ TEST_F(BrokerTest, SigtermAnswersQueuedTasksAndLetsRunningOnesFinish) {
   client.send(submit(1, "slow:400"));
   ASSERT_TRUE(a.wait_for(k_submit, 1, 5s));
   client.send(submit(2, "run", true));  // waits in the broker: a has one slot
-  for (int i = 0; i < 100 && fleet_view().queued == 0; ++i) {
-    std::this_thread::sleep_for(10ms);
-  }
+  (void)wait_until([&] { return fleet_view().queued != 0; }, 1s, 10ms);
   const auto asked = std::chrono::steady_clock::now();
   const auto status = m_broker.stop(SIGTERM, 10s);
   const auto took = std::chrono::steady_clock::now() - asked;

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "fake_backend.hpp"
+#include "wait.hpp"
 #include "zmq_client.hpp"
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -18,6 +19,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::make_id;
+using testing::wait_until;
 using testing::ZmqClient;
 
 constexpr auto k_wait = 20s;
@@ -154,7 +156,9 @@ TEST(DaemonFake, CancelQueuedAndRunningFromIntakeAndControl) {
   ASSERT_TRUE(daemon.backend.wait_running(2, k_wait));
   client.send(submit(make_id("queued-a"), "print(never)\n"));
   client.send(submit(make_id("queued-b"), "print(never)\n", "{}"));
-  std::this_thread::sleep_for(200ms);
+  // Both queued before the cancels go out: one of them comes over control, which nothing
+  // orders after intake.
+  ASSERT_TRUE(wait_until([&] { return daemon.scheduler->queued() == 2; }, k_wait));
   client.send(protocol::encode(protocol::Cancel{make_id("queued-a")}));
   client.send_control(protocol::encode(protocol::Cancel{make_id("queued-b")}));
   auto queued = client.collect({make_id("queued-a"), make_id("queued-b")}, k_wait);
@@ -187,7 +191,7 @@ TEST(DaemonFake, SlowConsumerBlocksWorkersAndLosesNothing) {
     ids.push_back(make_id("flood", i));
     producer.send(submit(ids.back(), "flood 200 1000\nprint(end)\n"));
   }
-  std::this_thread::sleep_for(1500ms);
+  ASSERT_TRUE(wait_until([&] { return daemon.queue.size() == k_queue; }, k_wait));
   // Workers are blocked: the queue is at its bound and ZeroMQ has no peer to buffer for.
   EXPECT_LE(daemon.queue.high_water(), k_queue + 3);
   EXPECT_EQ(daemon.queue.size(), k_queue);
@@ -214,7 +218,8 @@ TEST(DaemonFake, DrainAnswersEveryTaskInFlight) {
     client.send(submit(ids.back(), i < 2 ? "block\n" : "print(x)\nsleep 5000\n"));
   }
   ASSERT_TRUE(daemon->backend.wait_running(2, k_wait));
-  std::this_thread::sleep_for(200ms);
+  // The other four are in the scheduler's queue, not still on their way through intake.
+  ASSERT_TRUE(wait_until([&] { return daemon->scheduler->queued() == 4; }, k_wait));
   daemon->scheduler->drain(300ms);
   auto events = client.collect(ids, k_wait);
   for (const auto& id : ids) {

@@ -2,10 +2,12 @@
 
 #include "planificador/backend/docker/docker_backend.hpp"
 
+#include <atomic>
 #include <filesystem>
 #include <thread>
 
 #include "docker_harness.hpp"
+#include "wait.hpp"
 #include <gtest/gtest.h>
 
 namespace planificador::testing {
@@ -30,8 +32,8 @@ class DockerBackendTest : public ::testing::Test {
   static Outcome run(const std::string& image, const std::string& code,
                      protocol::TaskOptions options = {},
                      const std::function<void(config::Limits&)>& adjust = {},
-                     const os::Event* cancel = nullptr) {
-    return harness().run(image, code, std::move(options), adjust, cancel);
+                     const os::Event* cancel = nullptr, RecordingSink* live = nullptr) {
+    return harness().run(image, code, std::move(options), adjust, cancel, live);
   }
 };
 
@@ -205,13 +207,17 @@ TEST_F(DockerBackendTest, CompileFailureReportsTheCompiler) {
 
 TEST_F(DockerBackendTest, CancelStopsARunningTaskQuickly) {
   const os::Event cancel;
+  RecordingSink live;
+  std::atomic<bool> returned{false};
   Clock::time_point cancelled_at;
   std::thread canceller([&] {
-    std::this_thread::sleep_for(1500ms);
+    // The cancel lands in the running program (it has printed), not in the sandbox's setup.
+    (void)wait_until([&] { return !live.chunks().empty() || returned.load(); }, 60s, 10ms);
     cancelled_at = Clock::now();
     cancel.set();
   });
-  const auto outcome = run("bash", "echo started; sleep 30\n", {}, {}, &cancel);
+  const auto outcome = run("bash", "echo started; sleep 30\n", {}, {}, &cancel, &live);
+  returned = true;
   canceller.join();
   EXPECT_EQ(outcome.result.status, Status::cancelled);
   EXPECT_EQ(outcome.result.exit_code, 130);

@@ -14,9 +14,11 @@
 
 #include "docker_harness.hpp"
 #include "fake_engine.hpp"
+#include "wait.hpp"
 #include <gtest/gtest.h>
 
 #include "planificador/backend/docker/docker_backend.hpp"
+#include "planificador/backend/docker/engine_client.hpp"
 
 namespace planificador::backend::docker {
 namespace {
@@ -24,6 +26,7 @@ namespace {
 using namespace std::chrono_literals;
 using protocol::Status;
 using test::FakeEngine;
+using testing::wait_until;
 namespace fs = std::filesystem;
 
 constexpr auto k_wait = 20s;
@@ -87,14 +90,7 @@ class DockerReadiness : public ::testing::Test {
   }
   // Waits until the fake engine has received `count` pings.
   bool wait_pings(std::size_t count) {
-    const auto deadline = std::chrono::steady_clock::now() + k_wait;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (pings() >= count) {
-        return true;
-      }
-      std::this_thread::sleep_for(5ms);
-    }
-    return false;
+    return wait_until([&] { return pings() >= count; }, k_wait);
   }
   [[nodiscard]] std::size_t pings() const {
     std::size_t count = 0;
@@ -211,10 +207,7 @@ TEST_F(DockerReadiness, StopWaitsForAStartInFlightWhichThenGivesUp) {
   ASSERT_TRUE(wait_pings(1));
   auto stopped = std::async(std::launch::async, [&] { backend.stop(); });
   // Tasks hear of the stop at once; stop() itself waits for the stalled attempt.
-  const auto deadline = std::chrono::steady_clock::now() + k_wait;
-  while (run_task().diagnostic != "shutting down" && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(5ms);
-  }
+  (void)wait_until([&] { return run_task().diagnostic == "shutting down"; }, k_wait);
   EXPECT_EQ(run_task().diagnostic, "shutting down");
   EXPECT_EQ(stopped.wait_for(k_stall / 3), std::future_status::timeout)
       << "stop() returned while a start() was in flight";
@@ -225,12 +218,16 @@ TEST_F(DockerReadiness, StopWaitsForAStartInFlightWhichThenGivesUp) {
   ASSERT_FALSE(outcome) << "the start() that stop() overtook made the backend ready";
   EXPECT_EQ(outcome.error().message, "shutting down");
   // It gave up after the ping: it asked the engine for nothing more (no reap, no sweeper).
-  std::this_thread::sleep_for(200ms);
+  // A sentinel: the fake serves one connection at a time in the order they were made, and
+  // stop() has returned, so a request the backend made is recorded before this one.
+  const EngineClient sentinel(m_engine.socket_path(), k_wait);
+  ASSERT_TRUE(sentinel.image_exists("sentinel"));  // a 404: false, but an answer
   const auto requests = m_engine.requests();
-  ASSERT_EQ(requests.size(), 1U) << requests.back().target;
+  ASSERT_EQ(requests.size(), 2U) << requests.back().target;
+  EXPECT_NE(requests[1].target.find("sentinel"), std::string::npos) << requests[1].target;
   EXPECT_FALSE(fs::exists(staged_helper()));
   EXPECT_FALSE(backend.start());
-  EXPECT_EQ(m_engine.requests().size(), 1U);
+  EXPECT_EQ(m_engine.requests().size(), 2U);
 }
 
 }  // namespace

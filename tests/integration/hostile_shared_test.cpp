@@ -8,6 +8,7 @@
 #include <future>
 
 #include "hostile_fixture.hpp"
+#include "wait.hpp"
 
 namespace planificador::testing {
 namespace {
@@ -50,10 +51,8 @@ TEST_P(HostileShared, PerUserPoolsAreTheContainersOwn) {
   auto hog = std::async(std::launch::async, [&] {
     return attack("c", "user_pools_hog.c", hold, [](auto& limits) { limits.wall_ms = 20000; });
   });
-  const auto deadline = Clock::now() + std::chrono::seconds(30);
-  while (inotify_instances_of(marker) < 100 && Clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  (void)wait_until([&] { return inotify_instances_of(marker) >= 100; }, std::chrono::seconds(30),
+                   std::chrono::milliseconds(20));
   ASSERT_GE(inotify_instances_of(marker), 100) << "the hog never took its user's instances";
   const auto probe = attack("python", "user_pools_probe.py");
   EXPECT_EQ(probe.out, "inotify: ok\nmqueue: ok\n") << describe(probe);

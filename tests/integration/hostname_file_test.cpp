@@ -12,6 +12,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "skip.hpp"
 #include <gtest/gtest.h>
 
 namespace planificador::backend::docker {
@@ -33,7 +34,7 @@ class HostnameFile : public ::testing::Test {
  protected:
   void SetUp() override {
     if (::geteuid() != 0) {
-      GTEST_SKIP() << "mounting a tmpfs needs root";
+      PLANIFICADOR_SKIP_OUTSIDE_CI("mounting a tmpfs needs root");
     }
     std::string pattern =
         (std::filesystem::temp_directory_path() / "hostname-test-XXXXXX").string();

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "fake_engine.hpp"
+#include "wait.hpp"
 #include <gtest/gtest.h>
 
 namespace planificador::backend::docker {
@@ -15,6 +16,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using test::FakeEngine;
+using testing::wait_until;
 
 constexpr const char* k_listing = R"([
   {"Id":"owned","Names":["/a"],"State":"running"},
@@ -55,11 +57,14 @@ class OrphanSweeperTest : public ::testing::Test {
 
   // Waits up to `timeout` for the fake to have been asked to remove something.
   bool wait_for_removal(std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (removed(m_fake).empty() && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(20ms);
+    return wait_until([&] { return !removed(m_fake).empty(); }, timeout, 20ms);
+  }
+  [[nodiscard]] std::size_t pings() const {
+    std::size_t count = 0;
+    for (const auto& request : m_fake.requests()) {
+      count += request.target == "/v1.41/_ping" ? 1 : 0;
     }
-    return !removed(m_fake).empty();
+    return count;
   }
 
   FakeEngine m_fake;
@@ -96,13 +101,10 @@ TEST_F(OrphanSweeperTest, ALostEngineIsPingedUntilItAnswersThenSwept) {
   OrphanSweeper sweeper(m_engine, m_registry, "inst-1");
   sweeper.start();
   sweeper.engine_lost();
-  std::this_thread::sleep_for(OrphanSweeper::k_ping_interval * 2 + 300ms);
+  // Two pings the engine failed: a sweeper that swept regardless would have by the second.
+  EXPECT_TRUE(wait_until([&] { return pings() >= 2; }, OrphanSweeper::k_ping_interval * 10));
   EXPECT_TRUE(removed(m_fake).empty()) << "swept while the engine did not answer";
-  std::size_t pings = 0;
-  for (const auto& request : m_fake.requests()) {
-    pings += request.target == "/v1.41/_ping" ? 1 : 0;
-  }
-  EXPECT_GE(pings, 2U);
+  EXPECT_GE(pings(), 2U);
   m_fake.on("GET", "/v1.41/_ping", {200, "OK", "text/plain"});
   EXPECT_TRUE(wait_for_removal(OrphanSweeper::k_ping_interval * 3));
   sweeper.stop();

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "docker_harness.hpp"
+#include "wait.hpp"
 #include <gtest/gtest.h>
 
 #include "planificador/backend/docker/docker_backend.hpp"
@@ -23,17 +24,6 @@ using namespace std::chrono_literals;
 std::string unique_instance() {
   static int counter = 0;
   return "pool" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
-}
-
-bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    if (done()) {
-      return true;
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  return done();
 }
 
 // A Docker backend of its own, with pool sizes set per test.
@@ -68,7 +58,7 @@ class PoolBackend {
   // Waits until the pool of `name` has `count` idle containers.
   [[nodiscard]] bool wait_idle(const std::string& name, std::size_t count,
                                std::chrono::milliseconds timeout = 60s) const {
-    return wait_until([&] { return stats(name).idle == count; }, timeout);
+    return wait_until([&] { return stats(name).idle == count; }, timeout, 20ms);
   }
 
   // Every container of this backend (pooled or not).
@@ -77,8 +67,10 @@ class PoolBackend {
     return listed ? *listed : std::vector<backend::docker::ContainerSummary>{};
   }
 
+  // `live`, when given, receives the output as it comes (for a test that waits on it).
   Outcome run(const std::string& name, const std::string& code,
-              const std::function<void(config::Limits&)>& adjust = {}) {
+              const std::function<void(config::Limits&)>& adjust = {},
+              RecordingSink* live = nullptr) {
     backend::TaskSpec spec;
     const std::string id = "pool-task-" + std::to_string(++m_tasks);
     std::copy(id.begin(), id.end(), spec.id.bytes.begin());
@@ -88,7 +80,8 @@ class PoolBackend {
     if (adjust) {
       adjust(spec.limits);
     }
-    RecordingSink sink;
+    RecordingSink own;
+    RecordingSink& sink = live != nullptr ? *live : own;
     const os::Event never;
     Outcome outcome;
     outcome.started = Clock::now();
@@ -147,14 +140,7 @@ const std::string& missing() {
 // Every pool test runs once per isolation mode.
 class PoolTest : public ::testing::TestWithParam<config::Isolation> {
  protected:
-  void SetUp() override {
-    if (!missing().empty()) {
-      if (std::getenv("CI") != nullptr) {
-        FAIL() << "required for integration tests: " << missing();
-      }
-      GTEST_SKIP() << "not available: " << missing();
-    }
-  }
+  void SetUp() override { PLANIFICADOR_REQUIRE_NOTHING_MISSING(missing()); }
 
   // A backend whose runner matching `name` keeps a pool of `size` (others none).
   static std::unique_ptr<PoolBackend> with_pool(const std::string& name, std::size_t size,
@@ -278,7 +264,7 @@ TEST_P(PoolTest, AContainerKilledWhileIdleIsReplaced) {
   const auto before = pooled_ids(*pool);
   ASSERT_EQ(before.size(), 1U);
   ASSERT_TRUE(pool->engine().kill(before[0]).has_value());
-  ASSERT_TRUE(wait_until([&] { return pool->stats("bash").retired == 1; }, 30s));
+  ASSERT_TRUE(wait_until([&] { return pool->stats("bash").retired == 1; }, 30s, 20ms));
   ASSERT_TRUE(pool->wait_idle("bash", 1));
   const auto after = pooled_ids(*pool);
   ASSERT_EQ(after.size(), 1U);
@@ -293,9 +279,11 @@ TEST_P(PoolTest, AContainerKilledDuringATaskAnswersItAndIsReplaced) {
   const auto before = pooled_ids(*pool);
   ASSERT_EQ(before.size(), 1U);
   Outcome outcome;
-  std::thread task([&] { outcome = pool->run("bash", "echo started; sleep 30\n"); });
-  ASSERT_TRUE(wait_until([&] { return pool->stats("bash").busy == 1; }, 10s));
-  std::this_thread::sleep_for(500ms);
+  RecordingSink live;
+  std::thread task([&] { outcome = pool->run("bash", "echo started; sleep 30\n", {}, &live); });
+  ASSERT_TRUE(wait_until([&] { return pool->stats("bash").busy == 1; }, 10s, 20ms));
+  // The kill lands in the program, not in the sandbox's setup: it has printed.
+  EXPECT_TRUE(wait_until([&] { return !live.chunks().empty(); }, 20s, 20ms));
   ASSERT_TRUE(pool->engine().kill(before[0]).has_value());
   task.join();
   EXPECT_EQ(outcome.result.status, Status::error);
@@ -366,7 +354,7 @@ TEST_P(PoolTest, AContainerIsRetiredAfterMaxTasks) {
   EXPECT_EQ(stats.retired, 2U);
   EXPECT_EQ(stats.created, 3U);
   // The retired ones are removed in the background: none is left behind.
-  EXPECT_TRUE(wait_until([&] { return pool->containers().size() == 1; }, 30s))
+  EXPECT_TRUE(wait_until([&] { return pool->containers().size() == 1; }, 30s, 20ms))
       << pool->containers().size() << " containers";
 }
 
@@ -457,7 +445,8 @@ TEST_P(PoolTest, FastKeepsItsSandboxStrictRenewsIt) {
   // namespace is what a kept sandbox shares between its tasks.
   const std::string read_uts = "readlink /proc/self/ns/uts\n";
   const auto first = pool->run("bash", read_uts);
-  std::this_thread::sleep_for(50ms);
+  // The second task takes the pool's one container once it is back (renewed, in strict).
+  ASSERT_TRUE(pool->wait_idle("bash", 1));
   const auto second = pool->run("bash", read_uts);
   ASSERT_FALSE(first.out.empty()) << first.err;
   if (GetParam() == config::Isolation::fast) {

@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "wait.hpp"
 #include <gtest/gtest.h>
 
 #include "planificador/os/fd.hpp"
@@ -75,10 +76,8 @@ class HelperProcess {
       ::execv(argv[0], argv.data());
       ::_exit(121);
     }
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (!std::filesystem::exists(socket) && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    (void)planificador::testing::wait_until([&] { return std::filesystem::exists(socket); },
+                                            std::chrono::seconds(20));
   }
   HelperProcess(const HelperProcess&) = delete;
   HelperProcess& operator=(const HelperProcess&) = delete;

@@ -195,11 +195,11 @@ TEST_F(Sandboxd, KillsTheWholeTreeIncludingADetachedSleeper) {
   // both markers too.
   const std::string detached_sleep = std::string("sleep\0", 6) + detached;
   const std::string direct_sleep = std::string("sleep\0", 6) + direct;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while ((processes_with(detached_sleep).empty() || processes_with(direct_sleep).empty()) &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  (void)planificador::testing::wait_until(
+      [&] {
+        return !processes_with(detached_sleep).empty() && !processes_with(direct_sleep).empty();
+      },
+      std::chrono::seconds(20), std::chrono::milliseconds(10));
   const auto sleepers = processes_with(detached_sleep);
   ASSERT_FALSE(sleepers.empty()) << "the detached sleeper never showed up";
 

@@ -3,9 +3,12 @@
 
 #include "planificador/transport/transport.hpp"
 
+#include <atomic>
 #include <mutex>
 #include <thread>
 
+#include "wait.hpp"
+#include "zmq_client.hpp"
 #include <gtest/gtest.h>
 #include <zmq.hpp>
 
@@ -15,6 +18,9 @@ namespace planificador::transport {
 namespace {
 
 using namespace std::chrono_literals;
+using planificador::testing::settle;
+using planificador::testing::wait_for_subscriber;
+using planificador::testing::wait_until;
 
 class Recorder final : public FrameHandler {
  public:
@@ -28,20 +34,36 @@ class Recorder final : public FrameHandler {
     return m_frames;
   }
   bool wait_for(std::size_t count, std::chrono::milliseconds timeout) const {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (frames().size() >= count) {
-        return true;
-      }
-      std::this_thread::sleep_for(5ms);
-    }
-    return false;
+    return wait_until([&] { return frames().size() >= count; }, timeout);
   }
   std::atomic<bool> m_accepting{true};
 
  private:
   mutable std::mutex m_mutex;
   std::vector<std::pair<Source, std::string>> m_frames;
+};
+
+// Sees the peer drop a connection of `socket`: the transport's answer to a frame above its
+// size cap (ZMQ_MAXMSGSIZE), so once seen, that frame has been read and refused.
+class DisconnectMonitor final : public zmq::monitor_t {
+ public:
+  DisconnectMonitor(zmq::socket_t& socket, const std::string& name) {
+    init(socket, "inproc://" + name, ZMQ_EVENT_DISCONNECTED);
+  }
+  void on_event_disconnected(const zmq_event_t& /*event*/, const char* /*addr*/) override {
+    m_disconnected = true;
+  }
+  bool wait(std::chrono::milliseconds timeout) {
+    return wait_until(
+        [&] {
+          (void)check_event(10);
+          return m_disconnected;
+        },
+        timeout, 0ms);
+  }
+
+ private:
+  bool m_disconnected = false;
 };
 
 struct Running {
@@ -104,13 +126,16 @@ TEST(Transport, DeliversSinglePartFramesAndDropsMultipart) {
   (void)push.send(zmq::str_buffer("part2"), zmq::send_flags::none);
   (void)push.send(zmq::str_buffer(""), zmq::send_flags::none);
   (void)push.send(zmq::str_buffer("last"), zmq::send_flags::none);
-  ASSERT_TRUE(running.handler.wait_for(3, 5s));
-  std::this_thread::sleep_for(100ms);
+  // A sentinel: one socket's frames arrive in order, so a multipart message the transport
+  // wrongly delivered would show up before it.
+  (void)push.send(zmq::str_buffer("sentinel"), zmq::send_flags::none);
+  ASSERT_TRUE(running.handler.wait_for(4, 5s));
   const auto frames = running.handler.frames();
-  ASSERT_EQ(frames.size(), 3U);
+  ASSERT_EQ(frames.size(), 4U);
   EXPECT_EQ(frames[0].second, "first");
   EXPECT_EQ(frames[1].second, "");
   EXPECT_EQ(frames[2].second, "last");
+  EXPECT_EQ(frames[3].second, "sentinel");
   EXPECT_EQ(frames[0].first, Source::intake);
 }
 
@@ -120,21 +145,25 @@ TEST(Transport, RefusesFramesAboveTheSizeCap) {
     zmq::context_t context;
     zmq::socket_t push(context, zmq::socket_type::push);
     push.set(zmq::sockopt::linger, 1000);
+    DisconnectMonitor refused(push, "refused-frame");
     push.connect(running.transport->intake_endpoint());
     const std::string big(101, 'x');
     (void)push.send(zmq::buffer(big), zmq::send_flags::none);
-    std::this_thread::sleep_for(300ms);
+    ASSERT_TRUE(refused.wait(5s)) << "the transport did not drop the oversized frame's sender";
   }
+  // The big frame is refused before the next connection exists; that connection's frames
+  // arrive in order, so the sentinel comes right after `fits` if nothing else was let in.
   zmq::context_t context;
   zmq::socket_t push(context, zmq::socket_type::push);
   push.connect(running.transport->intake_endpoint());
   const std::string fits(100, 'y');
   (void)push.send(zmq::buffer(fits), zmq::send_flags::none);
-  ASSERT_TRUE(running.handler.wait_for(1, 5s));
-  std::this_thread::sleep_for(100ms);
+  (void)push.send(zmq::str_buffer("sentinel"), zmq::send_flags::none);
+  ASSERT_TRUE(running.handler.wait_for(2, 5s));
   const auto frames = running.handler.frames();
-  ASSERT_EQ(frames.size(), 1U);
+  ASSERT_EQ(frames.size(), 2U);
   EXPECT_EQ(frames[0].second, fits);
+  EXPECT_EQ(frames[1].second, "sentinel");
 }
 
 TEST(Transport, ReadsControlEvenWhileIntakeIsClosed) {
@@ -143,14 +172,17 @@ TEST(Transport, ReadsControlEvenWhileIntakeIsClosed) {
   running.transport->wake();
   zmq::context_t context;
   zmq::socket_t push(context, zmq::socket_type::push);
-  zmq::socket_t pub(context, zmq::socket_type::pub);
+  // An XPUB is a PUB to the transport's SUB, and sees its subscription arrive.
+  zmq::socket_t pub(context, zmq::socket_type::xpub);
   push.connect(running.transport->intake_endpoint());
   pub.connect(running.transport->control_endpoint());
-  std::this_thread::sleep_for(300ms);
+  ASSERT_TRUE(wait_for_subscriber(pub, 5s));
   (void)push.send(zmq::str_buffer("submit"), zmq::send_flags::none);
   (void)pub.send(zmq::str_buffer("cancel"), zmq::send_flags::none);
   ASSERT_TRUE(running.handler.wait_for(1, 5s));
-  std::this_thread::sleep_for(200ms);
+  // Intake and control are separate connections: nothing orders the submit against the
+  // cancel, so no sentinel can show that a closed intake was not read. A bounded window.
+  settle(200ms);
   ASSERT_EQ(running.handler.frames().size(), 1U);
   EXPECT_EQ(running.handler.frames()[0].first, Source::control);
   running.handler.m_accepting = true;
@@ -167,7 +199,8 @@ TEST(Transport, EventsWaitForAConsumerWithoutLossOrGrowth) {
       running.queue.push("event " + std::to_string(i));
     }
   });
-  std::this_thread::sleep_for(500ms);
+  // EXPECT, not ASSERT: returning early would destroy a joinable thread.
+  EXPECT_TRUE(wait_until([&] { return running.queue.size() == running.queue.capacity(); }, 5s));
   EXPECT_LE(running.queue.high_water(), running.queue.capacity());
   EXPECT_EQ(running.queue.size(), running.queue.capacity());  // the producer is blocked
   auto client = Client::connect("", running.transport->events_endpoint(), "");
@@ -187,8 +220,15 @@ TEST(Transport, StopFlushesQueuedEventsToALateConsumer) {
     running->queue.push("late " + std::to_string(i));
   }
   const auto events = running->transport->events_endpoint();
-  std::thread stopper([&] { running.reset(); });
-  std::this_thread::sleep_for(200ms);
+  // The consumer connects only once stop() was asked for (the destructor asks again).
+  std::atomic<bool> stop_asked{false};
+  std::thread stopper([&] {
+    running->transport->stop();
+    stop_asked = true;
+    running.reset();
+  });
+  // EXPECT, not ASSERT: returning early would destroy a joinable thread.
+  EXPECT_TRUE(wait_until([&] { return stop_asked.load(); }, 5s));
   auto client = Client::connect("", events, "");
   ASSERT_TRUE(client);
   for (int i = 0; i < 10; ++i) {

@@ -10,6 +10,7 @@
 
 #include "fake_backend.hpp"
 #include "router_broker.hpp"
+#include "wait.hpp"
 #include <gtest/gtest.h>
 
 #include "planificador/daemon/bridge.hpp"
@@ -24,6 +25,7 @@ using namespace std::chrono_literals;
 using testing::make_id;
 using testing::RouterBroker;
 using testing::type_of;
+using testing::wait_until;
 namespace link = protocol::link;
 
 constexpr auto k_wait = 5s;
@@ -55,14 +57,7 @@ class FakeHandler final : public LinkHandler {
     return m_take_backs;
   }
   bool wait_frames(std::size_t count, std::chrono::milliseconds timeout) const {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (frames().size() < count) {
-      if (std::chrono::steady_clock::now() >= deadline) {
-        return false;
-      }
-      std::this_thread::sleep_for(2ms);
-    }
-    return true;
+    return wait_until([&] { return frames().size() >= count; }, timeout, 2ms);
   }
 
  private:
@@ -334,10 +329,13 @@ TEST(WorkerLink, MalformedFramesAreDroppedAndTheLinkGoesOn) {
   broker.send(std::string("\x49\x00", 2));  // UNKNOWN cut short
   broker.send(welcome(1, 1000, 3));
   broker.send(submit(make_id("fine")));
-  ASSERT_TRUE(running.handler.wait_frames(1, k_wait));
-  std::this_thread::sleep_for(100ms);
-  ASSERT_EQ(running.handler.frames().size(), 1U);
+  // A sentinel: the link reads the broker's frames in order, so any malformed one that got
+  // through would show up before it.
+  broker.send(submit(make_id("sentinel")));
+  ASSERT_TRUE(running.handler.wait_frames(2, k_wait));
+  ASSERT_EQ(running.handler.frames().size(), 2U);
   EXPECT_EQ(running.handler.frames()[0], submit(make_id("fine")));
+  EXPECT_EQ(running.handler.frames()[1], submit(make_id("sentinel")));
   broker.send(link::encode(link::Unknown{1}));
   EXPECT_EQ(ready_of(broker.receive_type(k_type_ready, k_wait)).epoch, 1U);
 }

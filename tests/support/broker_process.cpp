@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "process_log.hpp"
+#include "wait.hpp"
 
 namespace planificador::testing {
 namespace {
@@ -126,14 +127,7 @@ std::optional<int> BrokerProcess::stop(int signal, std::chrono::milliseconds tim
 std::string BrokerProcess::log() const { return read_text_file(m_dir + "/broker.log"); }
 
 bool BrokerProcess::wait_for_log(const std::string& text, std::chrono::milliseconds timeout) const {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (log().find(text) == std::string::npos) {
-    if (std::chrono::steady_clock::now() >= deadline) {
-      return false;
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
+  return wait_until([&] { return log().find(text) != std::string::npos; }, timeout, 20ms);
 }
 
 std::size_t BrokerProcess::rss_kib() const {

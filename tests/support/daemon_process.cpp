@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "process_log.hpp"
+#include "wait.hpp"
 
 namespace planificador::testing {
 namespace {
@@ -317,14 +318,7 @@ std::string DaemonProcess::docker_host() const {
 }
 
 bool DaemonProcess::wait_for_log(const std::string& text, std::chrono::milliseconds timeout) const {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (log().find(text) == std::string::npos) {
-    if (std::chrono::steady_clock::now() >= deadline) {
-      return false;
-    }
-    std::this_thread::sleep_for(50ms);
-  }
-  return true;
+  return wait_until([&] { return log().find(text) != std::string::npos; }, timeout, 50ms);
 }
 
 std::optional<int> DaemonProcess::kill_now(std::chrono::milliseconds timeout) {

@@ -11,6 +11,8 @@
 #include <sys/types.h>
 #include <vector>
 
+#include "skip.hpp"
+
 namespace planificador::testing {
 
 // Returns the directory holding the built binaries: $PLANIFICADOR_BIN, else
@@ -27,19 +29,12 @@ inline std::string test_source_dir() { return PLANIFICADOR_SOURCE_DIR; }
 // or "" when everything is there.
 [[nodiscard]] std::string e2e_missing(const std::string& bin_dir);
 
-// Skips the calling test when e2e_missing() says something, except under env CI, where the
+// Skips the calling test when e2e_missing() says something, except under CI, where the
 // test fails instead.
-#define PLANIFICADOR_REQUIRE_E2E()                                                        \
-  do {                                                                                    \
-    const std::string missing_ =                                                          \
-        ::planificador::testing::e2e_missing(::planificador::testing::test_binary_dir()); \
-    if (!missing_.empty()) {                                                              \
-      if (std::getenv("CI") != nullptr) {                                                 \
-        FAIL() << "e2e prerequisites missing under CI: " << missing_;                     \
-      }                                                                                   \
-      GTEST_SKIP() << "e2e prerequisites missing: " << missing_;                          \
-    }                                                                                     \
-  } while (false)
+// NOLINTNEXTLINE(cppcoreguidelines-macro-usage)
+#define PLANIFICADOR_REQUIRE_E2E()      \
+  PLANIFICADOR_REQUIRE_NOTHING_MISSING( \
+      ::planificador::testing::e2e_missing(::planificador::testing::test_binary_dir()))
 
 struct CommandResult {
   int exit_code = -1;  // the exit status, or 128+signal

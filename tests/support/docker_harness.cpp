@@ -102,7 +102,7 @@ DockerHarness::~DockerHarness() {
 Outcome DockerHarness::run(const std::string& image, const std::string& code,
                            protocol::TaskOptions options,
                            const std::function<void(config::Limits&)>& adjust,
-                           const os::Event* cancel) {
+                           const os::Event* cancel, RecordingSink* live) {
   backend::TaskSpec spec;
   static std::atomic<std::uint64_t> counter = 0;
   const std::string id = "task-" + std::to_string(++counter);
@@ -116,7 +116,8 @@ Outcome DockerHarness::run(const std::string& image, const std::string& code,
   if (adjust) {
     adjust(spec.limits);
   }
-  RecordingSink sink;
+  RecordingSink own;
+  RecordingSink& sink = live != nullptr ? *live : own;
   const os::Event never;
   Outcome outcome;
   outcome.started = Clock::now();

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "skip.hpp"
 #include <gtest/gtest.h>
 
 #include "planificador/backend/backend.hpp"
@@ -72,10 +73,11 @@ class DockerHarness {
   [[nodiscard]] const std::string& missing() const { return m_missing; }
 
   // Runs `code` on the runner matching `image`; `adjust` may lower the limits. Safe to call
-  // from several threads at once (tasks then run concurrently).
+  // from several threads at once (tasks then run concurrently). `live`, when given, receives
+  // the output as it comes, for a test that waits on it from another thread.
   Outcome run(const std::string& image, const std::string& code, protocol::TaskOptions options = {},
               const std::function<void(config::Limits&)>& adjust = {},
-              const os::Event* cancel = nullptr);
+              const os::Event* cancel = nullptr, RecordingSink* live = nullptr);
 
   // Returns the containers that still carry this harness's instance label, apart from
   // those a runner's warm pool keeps (label org.planificador.task=pool).
@@ -106,13 +108,7 @@ class DockerHarness {
 
 }  // namespace planificador::testing
 
-// Skips the test when the real engine/images/helper are missing; under CI it fails.
-#define PLANIFICADOR_REQUIRE_DOCKER(harness)                                 \
-  do {                                                                       \
-    if (!(harness).missing().empty()) {                                      \
-      if (std::getenv("CI") != nullptr) {                                    \
-        FAIL() << "required for integration tests: " << (harness).missing(); \
-      }                                                                      \
-      GTEST_SKIP() << "not available: " << (harness).missing();              \
-    }                                                                        \
-  } while (false)
+// Skips the test when the real engine, images or helper are missing; under CI it fails.
+// NOLINTNEXTLINE(cppcoreguidelines-macro-usage)
+#define PLANIFICADOR_REQUIRE_DOCKER(harness) \
+  PLANIFICADOR_REQUIRE_NOTHING_MISSING((harness).missing())

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "process_log.hpp"
+#include "wait.hpp"
 
 #include "planificador/broker/admin_client.hpp"
 
@@ -199,14 +200,7 @@ std::string FleetCluster::broker_log() const { return read_text_file(m_dir + "/b
 
 bool FleetCluster::wait_broker_log(const std::string& text,
                                    std::chrono::milliseconds timeout) const {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (broker_log().find(text) == std::string::npos) {
-    if (std::chrono::steady_clock::now() >= deadline) {
-      return false;
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
+  return wait_until([&] { return broker_log().find(text) != std::string::npos; }, timeout, 20ms);
 }
 
 std::optional<int> FleetCluster::stop_broker(int signal, std::chrono::milliseconds timeout) {
@@ -447,9 +441,10 @@ std::string FleetCluster::drain_daemons() {
   std::string problems;
   const auto deadline = std::chrono::steady_clock::now() + k_drain_timeout;
   for (Member* member : draining) {
-    while (!has_exited(member->process->pid()) && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(20ms);
-    }
+    // One deadline for them all: they drain at the same time.
+    const auto time_left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    (void)wait_until([&] { return has_exited(member->process->pid()); }, time_left, 20ms);
     // The process is a zombie by now (or late): this SIGTERM reaches nothing, the wait reaps.
     const auto status = member->process->terminate(1s);
     if (!status) {

@@ -4,6 +4,7 @@
 #include <set>
 #include <thread>
 
+#include "wait.hpp"
 #include <nlohmann/json.hpp>
 
 #include "planificador/protocol/codec.hpp"
@@ -94,18 +95,13 @@ Clock::time_point FleetTraffic::sent_at(const protocol::TaskId& id) const {
 
 bool FleetTraffic::printed(const protocol::TaskId& id, const std::string& out,
                            std::chrono::milliseconds timeout) const {
-  const auto deadline = Clock::now() + timeout;
-  while (m_events.task(id).out != out) {
-    if (Clock::now() >= deadline) {
-      return false;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
+  return wait_until([&] { return m_events.task(id).out == out; }, timeout, 10ms);
 }
 
 std::string FleetTraffic::violations(std::chrono::milliseconds quiet) const {
-  std::this_thread::sleep_for(quiet);
+  // Nothing orders a late event behind anything the test could wait for: the daemons send
+  // on links of their own, and the broker forwards them as they come. A bounded window.
+  settle(quiet);
   const auto ids = sent();
   std::string problems = once_violations(m_events, ids);
   const std::set<protocol::TaskId> known(ids.begin(), ids.end());

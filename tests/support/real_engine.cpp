@@ -9,11 +9,6 @@ std::string engine_socket() {
   return socket != nullptr && *socket != '\0' ? socket : "/var/run/docker.sock";
 }
 
-bool in_ci() {
-  const char* ci = std::getenv("CI");
-  return ci != nullptr && *ci != '\0';
-}
-
 std::string engine_unavailable(const backend::docker::EngineClient& client,
                                std::string_view image) {
   if (auto ping = client.ping(); !ping) {

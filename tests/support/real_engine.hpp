@@ -5,15 +5,14 @@
 #include <string>
 #include <string_view>
 
+#include "skip.hpp"
+
 #include "planificador/backend/docker/engine_client.hpp"
 
 namespace planificador::test {
 
 // The engine's socket: $PLANIFICADOR_DOCKER_SOCKET, else /var/run/docker.sock.
 [[nodiscard]] std::string engine_socket();
-
-// True when $CI is set: there a missing engine or image fails a test instead of skipping it.
-[[nodiscard]] bool in_ci();
 
 // Returns why the engine cannot run a test with `image` (engine not answering, image not
 // built), or an empty string when it can.
@@ -35,13 +34,3 @@ class ContainerGuard {
 };
 
 }  // namespace planificador::test
-
-// Skips the current test with `reason`, or fails it when running under CI. For use in a
-// test body or SetUp().
-#define PLANIFICADOR_SKIP_OUTSIDE_CI(reason)                             \
-  do {                                                                   \
-    if (::planificador::test::in_ci()) {                                 \
-      FAIL() << (reason) << " (CI is set, so this is a failure)";        \
-    }                                                                    \
-    GTEST_SKIP() << (reason) << " (set CI to turn this into a failure)"; \
-  } while (false)

@@ -1,12 +1,35 @@
 #include "zmq_client.hpp"
 
-#include <thread>
+#include <gtest/gtest.h>
 
 #include "planificador/protocol/codec.hpp"
 
 namespace planificador::testing {
 
 using namespace std::chrono_literals;
+
+bool wait_for_subscriber(zmq::socket_t& xpub, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left <= 0ms) {
+      return false;
+    }
+    zmq::pollitem_t item{xpub.handle(), 0, ZMQ_POLLIN, 0};
+    if (zmq::poll(&item, 1, left) == 0) {
+      continue;
+    }
+    zmq::message_t message;
+    if (!xpub.recv(message, zmq::recv_flags::dontwait)) {
+      continue;
+    }
+    // An XPUB hands up subscriptions as "\x01<topic>" (and "\x00<topic>" for leaving).
+    if (message.size() >= 1 && message.data<char>()[0] == '\x01') {
+      return true;
+    }
+  }
+}
 
 ZmqClient::ZmqClient(const std::string& intake, const std::string& events,
                      const std::string& control) {
@@ -18,8 +41,10 @@ ZmqClient::ZmqClient(const std::string& intake, const std::string& events,
   if (!control.empty()) {
     m_control.connect(control);
     m_has_control = true;
-    // PUB/SUB joins are asynchronous; publishing earlier loses the message.
-    std::this_thread::sleep_for(300ms);
+    // PUB/SUB joins are asynchronous; publishing before the daemon's subscription arrived
+    // loses the message.
+    EXPECT_TRUE(wait_for_subscriber(m_control, 10s))
+        << "no subscription from the control socket at " << control;
   }
 }
 

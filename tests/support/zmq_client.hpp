@@ -1,6 +1,7 @@
 #pragma once
 // ZmqClient: a test client of SPEC §1 — PUSH to intake, PULL from events, PUB to control —
 // that collects events per task id until EXITED, with timeouts.
+// (The control socket is an XPUB: to a SUB peer it is a PUB, and it sees the subscription.)
 
 #include <chrono>
 #include <cstdint>
@@ -26,6 +27,12 @@ struct TaskEvents {
   std::size_t exits = 0;       // EXITED messages (must be 1)
 };
 
+// Waits until a subscriber's subscription has reached `xpub` (a connected XPUB socket), or
+// `timeout` passed. PUB/SUB joins are asynchronous: until the SUB's subscription arrives,
+// whatever the publisher sends is dropped, so a publisher that must not lose its first
+// message waits for this rather than for a fixed pause.
+[[nodiscard]] bool wait_for_subscriber(zmq::socket_t& xpub, std::chrono::milliseconds timeout);
+
 class ZmqClient {
  public:
   // Connects to the given endpoints; `control` may be empty.
@@ -35,7 +42,7 @@ class ZmqClient {
   void send(const std::string& frame);
   // Sends a multi-part message to intake.
   void send_multipart(const std::vector<std::string>& parts);
-  // Publishes one frame on control (after the slow PUB/SUB join has had time).
+  // Publishes one frame on control (the constructor waited for the daemon's subscription).
   void send_control(const std::string& frame);
 
   // Receives until every id in `ids` has EXITED or `timeout` passed, then keeps listening
@@ -55,7 +62,7 @@ class ZmqClient {
   zmq::context_t m_context{1};
   zmq::socket_t m_intake{m_context, zmq::socket_type::push};
   zmq::socket_t m_events{m_context, zmq::socket_type::pull};
-  zmq::socket_t m_control{m_context, zmq::socket_type::pub};
+  zmq::socket_t m_control{m_context, zmq::socket_type::xpub};
   bool m_has_control = false;
   std::map<protocol::TaskId, TaskEvents> m_tasks;
 };

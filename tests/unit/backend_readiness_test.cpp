@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "wait.hpp"
 #include <gtest/gtest.h>
 
 #include "planificador/backend/backend.hpp"
@@ -20,6 +21,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using State = Readiness::State;
+using testing::wait_until;
 
 constexpr auto k_wait = 10s;
 
@@ -176,11 +178,7 @@ TEST(Readiness, StopWaitsForTheAttemptInFlightAndDiscardsItsSuccess) {
   ASSERT_TRUE(held.wait_entered(1));
   auto stopped = std::async(std::launch::async, [&] { readiness.stop(); });
   // The attempt sees the stop between its steps, and tasks hear it at once...
-  const auto deadline = std::chrono::steady_clock::now() + k_wait;
-  while (!readiness.stopping() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(1ms);
-  }
-  EXPECT_TRUE(readiness.stopping());
+  EXPECT_TRUE(wait_until([&] { return readiness.stopping(); }, k_wait, 1ms));
   EXPECT_EQ(readiness.not_ready(), "shutting down");
   // ...but stop() returns only once nothing an attempt makes can still appear.
   EXPECT_FALSE(ready_within(stopped, 100ms)) << "stop() returned with an attempt in flight";

@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "fake_backend.hpp"
+#include "wait.hpp"
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -17,6 +18,7 @@ using testing::EventRecorder;
 using testing::fake_config;
 using testing::FakeBackend;
 using testing::make_id;
+using testing::wait_until;
 
 constexpr auto k_wait = 10s;
 
@@ -172,15 +174,10 @@ TEST(Scheduler, DuplicateIdOfALiveTaskIsDropped) {
   EXPECT_EQ(text_of(messages, protocol::Stream::out), "");
   EXPECT_EQ(f.sink.exited_count(), 1U);
   // Once finished (EXITED sent and the worker done with it), the id may be used again.
-  const auto deadline = std::chrono::steady_clock::now() + k_wait;
-  while (f.scheduler.running() != 0 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(1ms);
-  }
+  EXPECT_TRUE(wait_until([&] { return f.scheduler.running() == 0; }, k_wait, 1ms));
   f.submit(make_id("dup"), "print(again)\n");
   ASSERT_TRUE(f.backend.wait_running(0, k_wait));
-  while (f.sink.exited_count() < 2 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(1ms);
-  }
+  EXPECT_TRUE(wait_until([&] { return f.sink.exited_count() >= 2; }, k_wait, 1ms));
   EXPECT_EQ(f.sink.exited_count(), 2U);
   EXPECT_EQ(text_of(f.sink.of(make_id("dup")), protocol::Stream::out), "again\n");
 }

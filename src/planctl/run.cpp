@@ -95,6 +95,45 @@ void cancel_and_wait(transport::Client& client, const protocol::TaskId& id, bool
   }
 }
 
+// Sends the task and forwards its output until its EXITED. Returns -1 then (the outcome
+// holds the exit code), or planctl's own status when it stopped first: a transport error,
+// Ctrl-C or --timeout (the task is cancelled then).
+int submit_and_stream(transport::Client& client, const RunRequest& request,
+                      const protocol::TaskId& id, const std::string& frame, Outcome& outcome) {
+  const auto started = std::chrono::steady_clock::now();
+  const auto limit = std::chrono::duration<double>(request.timeout_seconds);
+  const auto send_limit = request.timeout_seconds > 0
+                              ? std::chrono::duration_cast<std::chrono::milliseconds>(limit)
+                              : std::chrono::milliseconds(-1);
+  if (auto sent = client.send(frame, send_limit); !sent) {
+    std::cerr << "planctl: " << sent.error().message << '\n';
+    return k_exit_transport;
+  }
+  while (!outcome.exit_code) {
+    if (g_interrupted != 0) {
+      cancel_and_wait(client, id, !request.control.empty(), outcome);
+      return k_exit_interrupted;
+    }
+    if (request.timeout_seconds > 0 && std::chrono::steady_clock::now() - started > limit) {
+      cancel_and_wait(client, id, !request.control.empty(), outcome);
+      std::cerr << "planctl: timed out\n";
+      return k_exit_timed_out;
+    }
+    auto event = client.receive(200ms);
+    if (!event) {
+      if (event.error().code == EINTR) {
+        continue;
+      }
+      std::cerr << "planctl: " << event.error().message << '\n';
+      return k_exit_transport;
+    }
+    if (*event) {
+      handle_event(**event, id, outcome);
+    }
+  }
+  return -1;
+}
+
 }  // namespace
 
 int run(const RunRequest& request) {
@@ -130,40 +169,10 @@ int run(const RunRequest& request) {
   action.sa_handler = on_interrupt;  // no SA_RESTART: the wait must return EINTR
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
-
   const auto frame = protocol::encode(protocol::Submit{*id, request.image, *code, *options});
-  const auto started = std::chrono::steady_clock::now();
-  const auto limit = std::chrono::duration<double>(request.timeout_seconds);
-  if (auto sent =
-          (*client)->send(frame, request.timeout_seconds > 0
-                                     ? std::chrono::duration_cast<std::chrono::milliseconds>(limit)
-                                     : std::chrono::milliseconds(-1));
-      !sent) {
-    std::cerr << "planctl: " << sent.error().message << '\n';
-    return k_exit_transport;
-  }
   Outcome outcome;
-  while (!outcome.exit_code) {
-    if (g_interrupted != 0) {
-      cancel_and_wait(**client, *id, !request.control.empty(), outcome);
-      return k_exit_interrupted;
-    }
-    if (request.timeout_seconds > 0 && std::chrono::steady_clock::now() - started > limit) {
-      cancel_and_wait(**client, *id, !request.control.empty(), outcome);
-      std::cerr << "planctl: timed out\n";
-      return k_exit_timed_out;
-    }
-    auto event = (*client)->receive(200ms);
-    if (!event) {
-      if (event.error().code == EINTR) {
-        continue;
-      }
-      std::cerr << "planctl: " << event.error().message << '\n';
-      return k_exit_transport;
-    }
-    if (*event) {
-      handle_event(**event, *id, outcome);
-    }
+  if (const int status = submit_and_stream(**client, request, *id, frame, outcome); status >= 0) {
+    return status;
   }
   if (request.report && outcome.report) {
     std::cerr << *outcome.report << '\n';

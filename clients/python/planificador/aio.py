@@ -1,0 +1,371 @@
+"""The asyncio client, on zmq.asyncio: the same sockets and rules as the threaded one.
+
+All sockets live in one event loop; reader tasks for events and for the two monitors are
+started on first use (the loop must be running), and stopped by close().
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import AsyncIterator, Mapping, Optional, Sequence, Union
+
+import zmq
+import zmq.asyncio
+
+from . import _common, protocol
+from ._common import Counters, TaskRecord
+from .errors import ClientClosed, Unreachable
+from .protocol import BytesLike
+from .result import Result
+
+
+class _Signal:
+    """Wakes every waiter once per notify(); cheaper than asyncio.Condition's locking."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def notify(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait(self, timeout: Optional[float]) -> None:
+        """Returns on the next notify() or when timeout passes, whichever is first."""
+        event = self._event
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+
+
+class AsyncTask:
+    """A submitted task: `async for stream, chunk in task`, `await task.wait(timeout)`."""
+
+    def __init__(self, client: "AsyncClient", task_id: str) -> None:
+        self._client = client
+        self._record = TaskRecord(task_id)
+        self._changed = _Signal()
+
+    @property
+    def id(self) -> str:
+        return self._record.task_id
+
+    @property
+    def done(self) -> bool:
+        return self._record.finished
+
+    async def wait(self, timeout: Optional[float] = None) -> Result:
+        """The Result once EXITED came; TimeoutError if it did not within timeout seconds
+        (the task is not cancelled by that)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._record.finished:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise TimeoutError(f"task {self.id} did not finish within {timeout} s")
+            await self._changed.wait(remaining)
+        return self._finished_result()
+
+    async def chunks(self, timeout: Optional[float] = None) -> AsyncIterator[tuple[str, bytes]]:
+        """Yields ("stdout"|"stderr", bytes) in arrival order and ends at EXITED; timeout
+        bounds the whole iteration (TimeoutError)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        index = 0
+        while True:
+            while index >= len(self._record.chunks) and not self._record.finished:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError(f"task {self.id} did not finish within {timeout} s")
+                await self._changed.wait(remaining)
+            if index < len(self._record.chunks):
+                item = self._record.chunks[index]
+                index += 1
+                yield item
+            elif self._record.error is not None:
+                raise self._record.error
+            else:
+                return
+
+    def __aiter__(self) -> AsyncIterator[tuple[str, bytes]]:
+        return self.chunks()
+
+    async def cancel(self) -> None:
+        """Sends CANCEL (to control if the client has one, else to intake)."""
+        await self._client._send_cancel(self.id)
+
+    def _finished_result(self) -> Result:
+        if self._record.error is not None:
+            raise self._record.error
+        assert self._record.result is not None
+        return self._record.result
+
+    def _apply(self, event: protocol.Event) -> bool:
+        exited = self._record.apply(event)
+        self._changed.notify()
+        return exited
+
+    def _fail(self, error: BaseException) -> None:
+        if not self._record.finished:
+            self._record.error = error
+        self._changed.notify()
+
+    def __repr__(self) -> str:
+        return f"<planificador.AsyncTask {self.id} done={self.done}>"
+
+
+class AsyncClient:
+    """The asyncio flavour of Client; share one per daemon between coroutines."""
+
+    def __init__(
+        self,
+        intake: str = _common.DEFAULT_INTAKE,
+        events: str = _common.DEFAULT_EVENTS,
+        control: Optional[str] = None,
+        connect_timeout: float = 5.0,
+    ) -> None:
+        self.intake_endpoint = intake
+        self.events_endpoint = events
+        self.control_endpoint = control or None
+        self.connect_timeout = connect_timeout
+        self.counters = Counters()
+        self._closed = False
+        self._intake_up = False
+        self._events_up = False
+        self._control_subscribed = False
+        self._tasks: dict[bytes, AsyncTask] = {}
+        self._readers: list[asyncio.Task[None]] = []
+        # Created lazily: asyncio primitives and zmq.asyncio sockets belong to the loop
+        # that first uses them, which need not exist when the client is constructed.
+        self._ctx: Optional[zmq.asyncio.Context] = None
+        self._state_changed: Optional[_Signal] = None
+        self._send_lock: Optional[asyncio.Lock] = None
+        self._control_lock: Optional[asyncio.Lock] = None
+
+    # ----- set-up and tear-down -----
+
+    def _start(self) -> None:
+        if self._closed:
+            raise ClientClosed("the client is closed")
+        if self._ctx is not None:
+            return
+        asyncio.get_running_loop()  # fails clearly outside a coroutine
+        ctx = zmq.asyncio.Context()
+        try:
+            intake = ctx.socket(zmq.PUSH)
+            # IMMEDIATE: see Client. A send to an absent daemon stays unwritable instead
+            # of queuing, and the deadline in _send turns that into Unreachable.
+            intake.setsockopt(zmq.IMMEDIATE, 1)
+            intake.setsockopt(zmq.LINGER, _common.LINGER_MS)
+            intake_monitor = intake.get_monitor_socket(_common.MONITOR_EVENTS)
+            intake.connect(self.intake_endpoint)
+            events = ctx.socket(zmq.PULL)
+            events.setsockopt(zmq.LINGER, 0)
+            events_monitor = events.get_monitor_socket(_common.MONITOR_EVENTS)
+            events.connect(self.events_endpoint)
+            control = None
+            if self.control_endpoint:
+                control = ctx.socket(zmq.XPUB)  # XPUB: see Client
+                control.setsockopt(zmq.LINGER, _common.LINGER_MS)
+                control.connect(self.control_endpoint)
+        except BaseException:
+            ctx.destroy(linger=0)
+            raise
+        self._ctx = ctx
+        self._intake, self._intake_monitor = intake, intake_monitor
+        self._events, self._events_monitor = events, events_monitor
+        self._control = control
+        self._state_changed = _Signal()
+        self._send_lock = asyncio.Lock()
+        self._control_lock = asyncio.Lock()
+        self._readers = [
+            asyncio.create_task(self._read_events(), name="planificador-events"),
+            asyncio.create_task(self._read_monitor(intake_monitor, "intake")),
+            asyncio.create_task(self._read_monitor(events_monitor, "events")),
+        ]
+
+    async def close(self) -> None:
+        """Stops the readers and closes the sockets; pending tasks fail with ClientClosed."""
+        if self._closed:
+            return
+        self._closed = True
+        pending = list(self._tasks.values())
+        self._tasks.clear()
+        for task in pending:
+            task._fail(ClientClosed(f"the client was closed before task {task.id} ended"))
+        if self._ctx is None:
+            return
+        assert self._state_changed is not None and self._send_lock is not None
+        self._state_changed.notify()
+        for reader in self._readers:
+            reader.cancel()
+        await asyncio.gather(*self._readers, return_exceptions=True)
+        # A coroutine inside a send sees _closed at its next poll slice and gives up.
+        async with self._send_lock:
+            self._intake.disable_monitor()
+            self._intake_monitor.close(0)
+            self._intake.close()
+        if self._control is not None:
+            assert self._control_lock is not None
+            async with self._control_lock:
+                self._control.close()
+        self._events.disable_monitor()
+        self._events_monitor.close(0)
+        self._events.close(0)
+        # term() waits for the lingering sockets; keep the loop free meanwhile.
+        await asyncio.get_running_loop().run_in_executor(None, self._ctx.term)
+
+    async def __aenter__(self) -> "AsyncClient":
+        self._start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # ----- public API -----
+
+    async def submit(
+        self,
+        image: str,
+        code: Union[str, BytesLike],
+        *,
+        stdin: Optional[Union[str, BytesLike]] = None,
+        args: Optional[Sequence[str]] = None,
+        env: Optional[Mapping[str, str]] = None,
+        files: Optional[Mapping[str, Union[str, BytesLike]]] = None,
+        limits: Optional[Mapping[str, int]] = None,
+        report: bool = True,
+        timeout: Optional[float] = None,
+    ) -> AsyncTask:
+        """Sends the task; timeout bounds the send while the daemon pushes back."""
+        self._start()
+        submission = _common.prepare_submission(
+            image, code, stdin=stdin, args=args, env=env, files=files, limits=limits, report=report
+        )
+        task = AsyncTask(self, submission.task_id)
+        key = submission.task_id.encode("ascii")
+        self._tasks[key] = task
+        try:
+            await self._send(submission.frame, timeout)
+        except BaseException:
+            self._tasks.pop(key, None)
+            raise
+        return task
+
+    async def run(
+        self,
+        image: str,
+        code: Union[str, BytesLike],
+        *,
+        stdin: Optional[Union[str, BytesLike]] = None,
+        args: Optional[Sequence[str]] = None,
+        env: Optional[Mapping[str, str]] = None,
+        files: Optional[Mapping[str, Union[str, BytesLike]]] = None,
+        limits: Optional[Mapping[str, int]] = None,
+        report: bool = True,
+        timeout: Optional[float] = None,
+    ) -> Result:
+        """Runs one task to its end; on timeout the task is cancelled and TimeoutError raised."""
+        started = time.monotonic()
+        task = await self.submit(
+            image, code, stdin=stdin, args=args, env=env, files=files, limits=limits,
+            report=report, timeout=timeout,
+        )
+        remaining = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
+        try:
+            return await task.wait(remaining)
+        except TimeoutError:
+            try:
+                await task.cancel()
+            except Exception as error:  # the timeout is the error to report
+                _common.log.warning("could not cancel timed-out task %s: %s", task.id, error)
+            raise
+
+    async def cancel(self, task_id: str) -> None:
+        """Sends CANCEL for a task id (also one submitted by another program)."""
+        self._start()
+        await self._send_cancel(task_id)
+
+    @property
+    def connected(self) -> bool:
+        return self._intake_up and self._events_up
+
+    # ----- sending -----
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClientClosed("the client is closed")
+
+    async def _send(self, frame: bytes, timeout: Optional[float]) -> None:
+        assert self._state_changed is not None and self._send_lock is not None
+        started = time.monotonic()
+        connect_deadline = started + self.connect_timeout
+        deadline = None if timeout is None else started + timeout
+        # As in Client: no task is sent while its events could not come back.
+        while not self._events_up:
+            self._check_open()
+            remaining = connect_deadline - time.monotonic()
+            if remaining <= 0:
+                raise Unreachable(self.events_endpoint, "events", self.connect_timeout)
+            await self._state_changed.wait(min(remaining, _common.POLL_SLICE_S))
+        async with self._send_lock:
+            while True:
+                self._check_open()
+                try:
+                    await self._intake.send(frame, zmq.NOBLOCK)
+                    return
+                except zmq.Again:
+                    pass
+                now = time.monotonic()
+                if not self._intake_up and now >= connect_deadline:
+                    raise Unreachable(self.intake_endpoint, "intake", self.connect_timeout)
+                if deadline is not None and now >= deadline:
+                    raise TimeoutError(f"the daemon did not take the task within {timeout} s")
+                await self._intake.poll(int(_common.POLL_SLICE_S * 1000), zmq.POLLOUT)
+
+    async def _send_cancel(self, task_id: str) -> None:
+        frame = protocol.encode_cancel(task_id)
+        if self._control is None:
+            await self._send(frame, self.connect_timeout)
+            return
+        assert self._control_lock is not None
+        deadline = time.monotonic() + self.connect_timeout
+        async with self._control_lock:
+            self._check_open()
+            while True:
+                while await self._control.poll(0, zmq.POLLIN):
+                    change = _common.subscription_change(await self._control.recv(zmq.NOBLOCK))
+                    if change is not None:
+                        self._control_subscribed = change
+                if self._control_subscribed:
+                    break
+                if time.monotonic() >= deadline:
+                    raise Unreachable(self.control_endpoint or "", "control", self.connect_timeout)
+                await self._control.poll(int(_common.POLL_SLICE_S * 1000), zmq.POLLIN)
+            await self._control.send(frame)
+
+    # ----- readers -----
+
+    async def _read_monitor(self, monitor: zmq.asyncio.Socket, role: str) -> None:
+        assert self._state_changed is not None
+        while True:
+            up = _common.monitor_says_up(await monitor.recv_multipart())
+            if up is None:
+                continue
+            if role == "intake":
+                self._intake_up = up
+            else:
+                self._events_up = up
+            self._state_changed.notify()
+
+    async def _read_events(self) -> None:
+        while True:
+            frames = await self._events.recv_multipart()
+            event = _common.decode_frames(frames, self.counters)
+            if event is None:
+                continue
+            task = self._tasks.get(event.task_id)
+            if task is None:
+                _common.note_unknown(event, self.counters)
+                continue
+            if task._apply(event):
+                self._tasks.pop(event.task_id, None)

@@ -1,0 +1,163 @@
+"""Starts and stops a real planificador daemon for the tests.
+
+Each test module gets its own daemon on free loopback ports with its own state directory
+and executor name, so the suite never touches a daemon someone else is running.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Optional
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[2]  # clients/python/tests -> the repository root
+sys.path.insert(0, str(HERE.parent))  # the package, uninstalled
+
+import planificador  # noqa: E402
+
+BIN = Path(os.environ.get("PLANIFICADOR_BIN", str(REPO / "build" / "bin")))
+READY_TIMEOUT_S = 90.0
+STOP_TIMEOUT_S = 30.0
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now (the kernel's pick for port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _set_key(text: str, key: str, value: str) -> str:
+    """Replaces the value of `key = …` in the [server] section of config.toml's text."""
+    pattern = re.compile(rf'^{key}\s*=\s*("[^"]*"|\S+)', re.MULTILINE)
+    if not pattern.search(text):
+        raise AssertionError(f"config.toml has no `{key}` key to replace")
+    return pattern.sub(lambda _: f"{key} = {value}", text, count=1)
+
+
+def _wait_for_binary(path: Path) -> None:
+    # Another build may be relinking the binary; it comes back within seconds. A binary that
+    # stays missing is an error, not a skip: a suite that tested nothing must not pass.
+    deadline = time.monotonic() + float(os.environ.get("PLANIFICADOR_BIN_WAIT_S", "60"))
+    while not os.access(path, os.X_OK):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} is missing (set PLANIFICADOR_BIN)")
+        time.sleep(0.5)
+
+
+class Daemon:
+    """One planificador process with a config derived from the shipped config.toml."""
+
+    def __init__(self, name: str, control: bool = False) -> None:
+        self.name = name
+        self.dir = Path(tempfile.mkdtemp(prefix=f"plan-py-{name}-"))
+        self.intake = f"tcp://127.0.0.1:{free_port()}"
+        self.events = f"tcp://127.0.0.1:{free_port()}"
+        self.control: Optional[str] = f"tcp://127.0.0.1:{free_port()}" if control else None
+        self.executor = f"pyclient-{name}-{os.getpid()}"
+        self.config = self.dir / "config.toml"
+        self.log_path = self.dir / "daemon.log"
+        self.process: Optional[subprocess.Popen[bytes]] = None
+
+        text = (REPO / "config.toml").read_text()
+        text = _set_key(text, "intake", f'"{self.intake}"')
+        text = _set_key(text, "events", f'"{self.events}"')
+        text = _set_key(text, "control", f'"{self.control or ""}"')
+        text = _set_key(text, "executor", f'"{self.executor}"')
+        state = self.dir / "state"
+        state.mkdir()
+        text = _set_key(text, "state_dir", f'"{state}"')
+        self.config.write_text(text)
+
+    def start(self) -> None:
+        binary = BIN / "planificador"
+        _wait_for_binary(binary)
+        check = subprocess.run(
+            [str(binary), "--check-config", str(self.config)], capture_output=True, text=True
+        )
+        if check.returncode != 0:
+            raise AssertionError(f"--check-config failed: {check.stdout}{check.stderr}")
+        log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            [str(binary), "--config", str(self.config)], stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        self._wait_ready()
+
+    def client(self, **kwargs: object) -> planificador.Client:
+        return planificador.Client(self.intake, self.events, self.control, **kwargs)  # type: ignore[arg-type]
+
+    def async_client(self, **kwargs: object) -> planificador.AsyncClient:
+        return planificador.AsyncClient(self.intake, self.events, self.control, **kwargs)  # type: ignore[arg-type]
+
+    def _wait_ready(self) -> None:
+        """Ready is answering a trivial task; warm containers may take a while at first."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        last = "no answer"
+        with self.client(connect_timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                assert self.process is not None
+                if self.process.poll() is not None:
+                    raise AssertionError(f"the daemon exited {self.process.returncode}:\n{self.log_tail()}")
+                try:
+                    result = client.run("bash", "echo ok", report=False, timeout=30)
+                except (planificador.Unreachable, TimeoutError) as error:
+                    last = str(error)
+                    continue
+                if result.exit_code == 0 and result.stdout == b"ok\n":
+                    return
+                last = f"exit {result.exit_code}: {result.stderr!r}"
+                time.sleep(1)
+        raise AssertionError(f"the daemon did not become ready: {last}\n{self.log_tail()}")
+
+    def stop(self) -> int:
+        """SIGTERM and the exit status (the test asserts it is 0)."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+def start_daemon(name: str, control: bool = False) -> Daemon:
+    daemon = Daemon(name, control)
+    try:
+        daemon.start()
+    except BaseException:
+        # The error already quotes the log's tail; nothing of this daemon may stay behind.
+        if daemon.process is not None:
+            daemon.stop()
+        daemon.cleanup()
+        raise
+    return daemon
+
+
+def stop_daemon(daemon: Daemon) -> None:
+    code = daemon.stop()
+    if code != 0:
+        tail = daemon.log_tail()
+        daemon.cleanup()
+        raise AssertionError(f"the daemon exited {code} on SIGTERM, not 0:\n{tail}")
+    daemon.cleanup()

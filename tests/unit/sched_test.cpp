@@ -6,12 +6,20 @@
 #include "wait.hpp"
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "planificador/protocol/codec.hpp"
 #include "planificador/sched/scheduler.hpp"
 
 namespace planificador::sched {
 namespace {
+
+// spdlog makes its default logger on first use, inside libspdlog, which is not built with
+// -fsanitize=thread: made by one worker and read by another, its publication is invisible
+// to ThreadSanitizer, which then reports a race. Made here, on the main thread before any
+// test (as the daemon's main() does through set_up_logging), it exists before every
+// scheduler thread starts. Each test case is a process of its own (gtest_discover_tests).
+[[maybe_unused]] const spdlog::logger* const k_default_logger = spdlog::default_logger_raw();
 
 using namespace std::chrono_literals;
 using testing::EventRecorder;

@@ -105,7 +105,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
 
   const auto options = parse_options(text);
   if (!options) {
-    require(options.error().rfind("options", 0) == 0);
+    require(options.error().message.rfind("options", 0) == 0 &&
+            options.error().kind == planificador::ErrorKind::malformed);
     return 0;
   }
   check_rules(*options);

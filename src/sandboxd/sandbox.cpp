@@ -231,17 +231,15 @@ void Sandbox::end() noexcept {
   if (m_pid <= 0) {
     return;
   }
-  const pid_t pid = std::exchange(m_pid, -1);
   // Only this thread reaps, so a pid that is still our child (running or a zombie) is still
   // bwrap's, and so is its process group; once reaped (ECHILD) it may be anyone's.
   siginfo_t info{};
-  if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT | __WALL) != 0) {
-    return;
+  if (::waitid(P_PID, static_cast<id_t>(m_pid), &info, WEXITED | WNOHANG | WNOWAIT | __WALL) == 0) {
+    kill();
+    int status = 0;
+    (void)::waitpid(m_pid, &status, WNOHANG | __WALL);
   }
-  ::kill(-pid, SIGKILL);
-  ::kill(pid, SIGKILL);
-  int status = 0;
-  (void)::waitpid(pid, &status, WNOHANG | __WALL);
+  m_pid = -1;
 }
 
 }  // namespace planificador::sandboxd

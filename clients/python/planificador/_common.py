@@ -156,3 +156,41 @@ def subscription_change(frame: bytes) -> Optional[bool]:
     if frame[:1] == b"\x00":
         return False
     return None
+
+
+@dataclass
+class Sockets:
+    """The sockets of one client: intake and events, each with its monitor, and control."""
+
+    intake: zmq.Socket
+    intake_monitor: zmq.Socket
+    events: zmq.Socket
+    events_monitor: zmq.Socket
+    control: Optional[zmq.Socket]
+
+
+def open_sockets(ctx: zmq.Context, intake: str, events: str, control: Optional[str]) -> Sockets:
+    """Opens and connects a client's sockets on `ctx` (a zmq or a zmq.asyncio context).
+
+    IMMEDIATE on intake: a SUBMIT waits for a live daemon instead of queuing towards an
+    endpoint where nobody listens, so an absent daemon shows as an unwritable socket that a
+    deadline can catch. Monitors are attached before connect(), so no handshake event is
+    missed. Control is an XPUB rather than a PUB: the daemon's SUB subscription arrives as a
+    message, which tells when a CANCEL published now would be delivered rather than silently
+    dropped (PUB drops while no subscriber is known)."""
+    push = ctx.socket(zmq.PUSH)
+    push.setsockopt(zmq.IMMEDIATE, 1)
+    push.setsockopt(zmq.LINGER, LINGER_MS)
+    push_monitor = push.get_monitor_socket(MONITOR_EVENTS)
+    push.connect(intake)
+    pull = ctx.socket(zmq.PULL)
+    pull.setsockopt(zmq.LINGER, 0)
+    pull_monitor = pull.get_monitor_socket(MONITOR_EVENTS)
+    pull.connect(events)
+    xpub = None
+    if control:
+        xpub = ctx.socket(zmq.XPUB)
+        xpub.setsockopt(zmq.LINGER, LINGER_MS)
+        xpub.connect(control)
+    return Sockets(push, push_monitor, pull, pull_monitor, xpub)
+

@@ -151,36 +151,23 @@ class AsyncClient:
         asyncio.get_running_loop()  # fails clearly outside a coroutine
         ctx = zmq.asyncio.Context()
         try:
-            intake = ctx.socket(zmq.PUSH)
-            # IMMEDIATE: see Client. A send to an absent daemon stays unwritable instead
-            # of queuing, and the deadline in _send turns that into Unreachable.
-            intake.setsockopt(zmq.IMMEDIATE, 1)
-            intake.setsockopt(zmq.LINGER, _common.LINGER_MS)
-            intake_monitor = intake.get_monitor_socket(_common.MONITOR_EVENTS)
-            intake.connect(self.intake_endpoint)
-            events = ctx.socket(zmq.PULL)
-            events.setsockopt(zmq.LINGER, 0)
-            events_monitor = events.get_monitor_socket(_common.MONITOR_EVENTS)
-            events.connect(self.events_endpoint)
-            control = None
-            if self.control_endpoint:
-                control = ctx.socket(zmq.XPUB)  # XPUB: see Client
-                control.setsockopt(zmq.LINGER, _common.LINGER_MS)
-                control.connect(self.control_endpoint)
+            sockets = _common.open_sockets(
+                ctx, self.intake_endpoint, self.events_endpoint, self.control_endpoint
+            )
         except BaseException:
             ctx.destroy(linger=0)
             raise
         self._ctx = ctx
-        self._intake, self._intake_monitor = intake, intake_monitor
-        self._events, self._events_monitor = events, events_monitor
-        self._control = control
+        self._intake, self._intake_monitor = sockets.intake, sockets.intake_monitor
+        self._events, self._events_monitor = sockets.events, sockets.events_monitor
+        self._control = sockets.control
         self._state_changed = _Signal()
         self._send_lock = asyncio.Lock()
         self._control_lock = asyncio.Lock()
         self._readers = [
             asyncio.create_task(self._read_events(), name="planificador-events"),
-            asyncio.create_task(self._read_monitor(intake_monitor, "intake")),
-            asyncio.create_task(self._read_monitor(events_monitor, "events")),
+            asyncio.create_task(self._read_monitor(sockets.intake_monitor, "intake")),
+            asyncio.create_task(self._read_monitor(sockets.events_monitor, "events")),
         ]
 
     async def close(self) -> None:

@@ -127,29 +127,10 @@ class Client:
         self._control_lock = threading.Lock()
         self._control_subscribed = False
         try:
-            self._intake = self._ctx.socket(zmq.PUSH)
-            # IMMEDIATE: a SUBMIT waits for a live daemon instead of queuing towards an
-            # endpoint where nobody listens, so an absent daemon shows as an unwritable
-            # socket that a deadline can catch.
-            self._intake.setsockopt(zmq.IMMEDIATE, 1)
-            self._intake.setsockopt(zmq.LINGER, _common.LINGER_MS)
-            # Monitors are attached before connect() so that no handshake event is missed.
-            self._intake_monitor = self._intake.get_monitor_socket(_common.MONITOR_EVENTS)
-            self._intake.connect(intake)
-
-            self._events = self._ctx.socket(zmq.PULL)
-            self._events.setsockopt(zmq.LINGER, 0)
-            self._events_monitor = self._events.get_monitor_socket(_common.MONITOR_EVENTS)
-            self._events.connect(events)
-
-            self._control: Optional[zmq.Socket] = None
-            if self.control_endpoint:
-                # XPUB rather than PUB: the daemon's SUB subscription arrives as a message,
-                # which tells when a CANCEL published now would be delivered rather than
-                # silently dropped (PUB drops while no subscriber is known).
-                self._control = self._ctx.socket(zmq.XPUB)
-                self._control.setsockopt(zmq.LINGER, _common.LINGER_MS)
-                self._control.connect(self.control_endpoint)
+            sockets = _common.open_sockets(self._ctx, intake, events, self.control_endpoint)
+            self._intake, self._intake_monitor = sockets.intake, sockets.intake_monitor
+            self._events, self._events_monitor = sockets.events, sockets.events_monitor
+            self._control: Optional[zmq.Socket] = sockets.control
 
             self._wake_address = f"inproc://planificador-wake-{id(self)}"
             self._wake_in = self._ctx.socket(zmq.PAIR)

@@ -17,6 +17,7 @@
 
 #include "process_tree.hpp"
 #include "signals.hpp"
+#include "system_view.hpp"
 
 #include "planificador/os/unix_socket.hpp"
 
@@ -29,6 +30,8 @@ constexpr std::chrono::milliseconds k_ready_timeout{10000};
 constexpr std::chrono::milliseconds k_clean_timeout{5000};
 // How long the used sandbox may take to be gone before the standby is given up.
 constexpr std::chrono::milliseconds k_standby_deadline{2000};
+// Where the copy of /etc is staged (system_view.hpp): the container's own small /tmp.
+constexpr const char* k_scratch = "/tmp";
 
 }  // namespace
 
@@ -50,6 +53,7 @@ Result<Server> Server::create(ServerOptions options) {
   sandbox::SandboxPlan plan;
   plan.root = workspace->root();
   plan.system = sandbox::probe_system_entries();
+  PLAN_TRY(cover_system_directories(plan.system, k_scratch));
   auto arguments = sandbox::bwrap_arguments(plan);
   PLAN_TRY(arguments);
   // The zygote's binary, handed to each bwrap as a descriptor (sandbox::k_stub_fd).

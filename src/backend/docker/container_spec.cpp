@@ -3,7 +3,6 @@
 #include <cmath>
 #include <string>
 
-#include "planificador/backend/docker/hostname_file.hpp"
 #include "planificador/sandbox/wire.hpp"
 
 namespace planificador::backend::docker {
@@ -52,9 +51,6 @@ nlohmann::json host_config(const ContainerSpec& spec, std::uint32_t uid) {
   if (!spec.docker.runtime.empty()) {
     host["Runtime"] = spec.docker.runtime;
   }
-  if (!spec.hostname_file.empty()) {
-    host["Binds"].push_back(spec.hostname_file + ":/etc/hostname:ro");
-  }
   return host;
 }
 
@@ -70,8 +66,8 @@ nlohmann::json container_create_body(const ContainerSpec& spec, std::uint32_t ui
       // and the uid is the container's own: inside the sandbox it is mapped to 1000.
       {"User", std::to_string(uid) + ":" + std::to_string(uid)},
       {"WorkingDir", "/"},
-      // Docker writes the hostname into the container's /etc/hostname and /etc/hosts, which
-      // the sandbox shows: the container id would tell a task which container it is in.
+      // The engine's default hostname, the container's id, would tell a task which
+      // container it is in.
       {"Hostname", k_sandbox_hostname},
       {"Env", nlohmann::json::array()},
       {"Labels", {{k_instance_label, spec.instance}, {k_task_label, spec.task}}},

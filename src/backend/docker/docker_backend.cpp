@@ -15,7 +15,6 @@
 
 #include "planificador/backend/docker/container.hpp"
 #include "planificador/backend/docker/engine_client.hpp"
-#include "planificador/backend/docker/hostname_file.hpp"
 #include "planificador/backend/docker/orphan_sweeper.hpp"
 #include "planificador/backend/docker/outcome.hpp"
 #include "planificador/backend/docker/pool.hpp"
@@ -167,7 +166,6 @@ class DockerBackend final : public Backend {
   // alone, and read by run() once m_readiness says ready (its mutex publishes them) and by
   // stop() once m_readiness.stop() has waited out the attempt in flight.
   std::string m_helper;                  // the staged copy of planificador-sandboxd
-  std::string m_hostname_file;           // bound at /etc/hostname (hostname_file.hpp)
   std::optional<std::string> m_seccomp;  // the profile's JSON
   std::map<const config::Runner*, std::unique_ptr<Pool>> m_pools;
   os::CgroupLayout m_cgroups;  // from the engine's GET /info
@@ -188,11 +186,6 @@ Result<void> DockerBackend::load_files() {
     auto staged = stage_helper(m_config.docker, m_config.server.state_dir, m_instance);
     PLAN_TRY(staged);
     m_helper = std::move(*staged);
-  }
-  if (m_hostname_file.empty()) {
-    auto hostname = stage_hostname_file(m_config.server.state_dir + "/" + m_instance + ".etc");
-    PLAN_TRY(hostname);
-    m_hostname_file = std::move(*hostname);
   }
   if (!m_seccomp) {
     auto seccomp = resolve_seccomp(m_config.docker);
@@ -261,8 +254,7 @@ void DockerBackend::start_pools() {
                                         *m_seccomp,
                                         runner.limits,
                                         m_config.docker,
-                                        m_cgroups,
-                                        m_hostname_file},
+                                        m_cgroups},
                           "planificador-" + m_instance + "-r" + std::to_string(index) + "-w",
                           m_state_dir,
                           runner.pool,
@@ -393,8 +385,8 @@ TaskResult DockerBackend::run_fresh(const TaskSpec& spec, OutputSink& sink,
                                     const os::Event& cancel) {
   const std::string name = "planificador-" + m_instance + "-" + std::to_string(++m_counter);
   ContainerSpec container_spec{
-      spec.runner->image, m_instance,  spec.id.hex(),   m_helper,  m_state_dir + "/" + name,
-      *m_seccomp,         spec.limits, m_config.docker, m_cgroups, m_hostname_file};
+      spec.runner->image, m_instance,  spec.id.hex(),   m_helper, m_state_dir + "/" + name,
+      *m_seccomp,         spec.limits, m_config.docker, m_cgroups};
   auto container = Container::acquire(m_engine, m_registry, container_spec, name, cancel);
   if (!container) {
     return container_failure(container.error(), spec.runner->image);
@@ -447,9 +439,6 @@ void DockerBackend::stop() {
   // The staged copy of the helper goes too: every start makes a new one.
   if (!m_helper.empty()) {
     std::filesystem::remove(m_helper, error);
-  }
-  if (!m_hostname_file.empty()) {
-    remove_hostname_file(m_hostname_file);
   }
 }
 

@@ -20,6 +20,9 @@ inline constexpr std::uint64_t k_helper_memory_headroom = std::uint64_t{16} << 2
 // standby sandbox (strict isolation).
 inline constexpr std::uint64_t k_helper_pids_headroom = 8;
 
+// The hostname every sandbox has (also Bubblewrap's --hostname): the engine writes it
+// into the container's /etc/hostname and /etc/hosts, of which the sandbox sees a copy.
+inline constexpr const char* k_sandbox_hostname = "sandbox";
 inline constexpr const char* k_instance_label = "org.planificador.instance";
 inline constexpr const char* k_task_label = "org.planificador.task";
 
@@ -33,10 +36,6 @@ struct ContainerSpec {
   config::Limits limits;     // the task's effective limits
   config::Docker docker;     // runtime, cpus, work_bytes
   os::CgroupLayout cgroups;  // how the engine lays out container cgroups (GET /info)
-  // A host file bound at /etc/hostname in place of the engine's own, whose mount names the
-  // container's id in its host path (/var/lib/docker/containers/ID/hostname); empty: the
-  // engine's.
-  std::string hostname_file;
 };
 
 // Returns the create body (Engine API v1.41 ContainerConfig + HostConfig): the helper as

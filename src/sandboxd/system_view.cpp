@@ -92,6 +92,55 @@ Result<void> copy_file(int from, int to, const char* name, mode_t mode) {
   return {};
 }
 
+Result<void> copy_tree(int from, int to, int depth);
+
+Result<void> copy_symlink(int from, int to, const char* name) {
+  std::array<char, 4096> target{};
+  const ssize_t length = ::readlinkat(from, name, target.data(), target.size() - 1);
+  if (length < 0 || ::symlinkat(target.data(), to, name) != 0) {
+    return fail_errno(std::string("copy the /etc symlink `") + name + "`");
+  }
+  return {};
+}
+
+// A directory the helper cannot list is copied empty, with its mode.
+Result<void> copy_directory(int from, int to, const char* name, mode_t mode, int depth) {
+  if (::mkdirat(to, name, 0700) != 0) {
+    return fail_errno(std::string("create the copy of `") + name + "`");
+  }
+  const os::Fd inner_to(::openat(to, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!inner_to) {
+    return fail_errno("open a copied /etc directory");
+  }
+  const os::Fd inner_from(::openat(from, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (inner_from) {
+    PLAN_TRY(copy_tree(inner_from.get(), inner_to.get(), depth + 1));
+  } else if (errno != EACCES) {
+    return fail_errno(std::string("open /etc directory `") + name + "`");
+  }
+  if (::fchmod(inner_to.get(), mode & 01777) != 0) {
+    return fail_errno("chmod a copied /etc directory");
+  }
+  return {};
+}
+
+Result<void> copy_entry(int from, int to, const char* name, int depth) {
+  struct stat info {};
+  if (::fstatat(from, name, &info, AT_SYMLINK_NOFOLLOW) != 0) {
+    return fail_errno(std::string("stat /etc entry `") + name + "`");
+  }
+  if (S_ISREG(info.st_mode)) {
+    return copy_file(from, to, name, info.st_mode);
+  }
+  if (S_ISLNK(info.st_mode)) {
+    return copy_symlink(from, to, name);
+  }
+  if (S_ISDIR(info.st_mode)) {
+    return copy_directory(from, to, name, info.st_mode, depth);
+  }
+  return {};
+}
+
 // Copies the directory `from` into `to`: subdirectories, regular files and symlinks, never
 // following a symlink; set-id bits are dropped, other file types left out.
 Result<void> copy_tree(int from, int to, int depth) {
@@ -117,39 +166,8 @@ Result<void> copy_tree(int from, int to, int depth) {
       break;
     }
     const std::string_view name = entry->d_name;
-    if (name == "." || name == "..") {
-      continue;
-    }
-    struct stat info {};
-    if (::fstatat(from, entry->d_name, &info, AT_SYMLINK_NOFOLLOW) != 0) {
-      result = fail_errno("stat /etc entry");
-    } else if (S_ISREG(info.st_mode)) {
-      result = copy_file(from, to, entry->d_name, info.st_mode);
-    } else if (S_ISLNK(info.st_mode)) {
-      std::array<char, 4096> target{};
-      const ssize_t length = ::readlinkat(from, entry->d_name, target.data(), target.size() - 1);
-      if (length < 0 || ::symlinkat(target.data(), to, entry->d_name) != 0) {
-        result = fail_errno(std::string("copy the /etc symlink `") + entry->d_name + "`");
-      }
-    } else if (S_ISDIR(info.st_mode)) {
-      if (::mkdirat(to, entry->d_name, 0700) != 0) {
-        result = fail_errno(std::string("create the copy of `") + entry->d_name + "`");
-        break;
-      }
-      const os::Fd inner_to(
-          ::openat(to, entry->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-      const os::Fd inner_from(
-          ::openat(from, entry->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-      if (!inner_to) {
-        result = fail_errno("open a copied /etc directory");
-      } else if (inner_from) {
-        result = copy_tree(inner_from.get(), inner_to.get(), depth + 1);
-      } else if (errno != EACCES) {
-        result = fail_errno(std::string("open /etc directory `") + entry->d_name + "`");
-      }
-      if (result && inner_to && ::fchmod(inner_to.get(), info.st_mode & 01777) != 0) {
-        result = fail_errno("chmod a copied /etc directory");
-      }
+    if (name != "." && name != "..") {
+      result = copy_entry(from, to, entry->d_name, depth);
     }
   }
   ::closedir(listing);

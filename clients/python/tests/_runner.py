@@ -20,6 +20,7 @@ class RecordingResult(unittest.TextTestResult):
         super().__init__(*args, **kwargs)
         self.records: list[tuple[unittest.TestCase, str, str, float]] = []
         self._started = 0.0
+        self._failed_by_subtest: set[str] = set()
 
     def startTest(self, test: unittest.TestCase) -> None:
         self._started = time.monotonic()
@@ -47,6 +48,14 @@ class RecordingResult(unittest.TextTestResult):
     def addExpectedFailure(self, test, err) -> None:
         super().addExpectedFailure(test, err)
         self._record(test, "passed")
+
+    def addSubTest(self, test, subtest, err) -> None:
+        # A failing subTest fails its test, for which unittest then calls no addSuccess
+        # or addFailure: record the test once, as failed, or it would go uncounted.
+        super().addSubTest(test, subtest, err)
+        if err is not None and test.id() not in self._failed_by_subtest:
+            self._failed_by_subtest.add(test.id())
+            self._record(test, "failed", f"{subtest}: {self._exc_info_to_string(err, test)}")
 
     def addUnexpectedSuccess(self, test) -> None:
         super().addUnexpectedSuccess(test)

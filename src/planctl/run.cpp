@@ -11,6 +11,7 @@
 #include "commands.hpp"
 
 #include "planificador/protocol/codec.hpp"
+#include "planificador/protocol/report.hpp"
 #include "planificador/transport/client.hpp"
 
 namespace planificador::planctl {
@@ -175,6 +176,10 @@ int run(const RunRequest& request) {
     return status;
   }
   if (request.report && outcome.report) {
+    // A line for the person at the terminal, then the JSON for a program (the last line).
+    if (const auto summary = protocol::summarize_report(*outcome.report); !summary.empty()) {
+      std::cerr << "planctl: " << summary << '\n';
+    }
     std::cerr << *outcome.report << '\n';
   }
   return *outcome.exit_code & 0xff;

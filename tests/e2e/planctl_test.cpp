@@ -136,6 +136,8 @@ TEST_F(Planctl, OptionsReachTheProgramAndReportIsPrinted) {
   EXPECT_EQ(report["status"], "exited");
   EXPECT_EQ(report["exit_code"], 0);
   EXPECT_EQ(report["executor"], "e2e-host");
+  // Before the JSON, a line for a person.
+  EXPECT_NE(result.err.find("planctl: exited 0 · wall "), std::string::npos) << result.err;
 
   const auto over =
       run_command(planctl({"--image", "python", "--limit", "wall_ms=999999999", program}));

@@ -92,5 +92,26 @@ TEST(ProtocolReport, ExecutorIsEscapedAndInvalidUtf8Replaced) {
   EXPECT_EQ(parsed["executor"], "a\"b\n\xef\xbf\xbd");
 }
 
+TEST(ProtocolReport, SummaryIsOneLineForAPerson) {
+  ReportFields fields;
+  fields.exit_code = 3;
+  fields.wall_ms = 16;
+  fields.cpu_ms = 15;
+  fields.memory_peak_bytes = 5390336;
+  fields.output_bytes = 2;
+  fields.executor = "devbox";
+  EXPECT_EQ(
+      summarize_report(encode_report_json(fields)),
+      "exited 3 · wall 16 ms · cpu 15 ms · memory 5.1 MiB · output 2 B · queued 0 ms · on devbox");
+  fields.status = Status::signaled;
+  fields.signal = 9;
+  fields.exit_code = 137;
+  fields.executor.clear();
+  EXPECT_TRUE(summarize_report(encode_report_json(fields)).starts_with("signaled 9 · wall 16 ms"));
+  EXPECT_EQ(summarize_report(R"({"status":"rejected","exit_code":125})"), "rejected 125");
+  EXPECT_EQ(summarize_report("[1]"), "");
+  EXPECT_EQ(summarize_report("not json"), "");
+}
+
 }  // namespace
 }  // namespace planificador::protocol

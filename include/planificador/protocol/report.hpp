@@ -45,4 +45,9 @@ struct ReportFields {
 // invalid UTF-8 in `executor` is replaced by U+FFFD.
 [[nodiscard]] std::string encode_report_json(const ReportFields& fields);
 
+// Returns one line for a person reading a REPORT: "exited 0 · wall 16 ms · cpu 15 ms ·
+// memory 5.1 MiB · output 2 B · queued 0 ms · on devbox" ("signaled 9", "time_limit 124",
+// …); fields the JSON lacks are left out. Anything that is not a JSON object gives "".
+[[nodiscard]] std::string summarize_report(std::string_view json);
+
 }  // namespace planificador::protocol

@@ -8,7 +8,7 @@ FROM debian:bookworm-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       cmake g++ make pkg-config libzmq3-dev cppzmq-dev libtomlplusplus-dev libspdlog-dev \
-      nlohmann-json3-dev libcurl4-openssl-dev libcli11-dev libexpected-dev \
+      nlohmann-json3-dev libcurl4-openssl-dev libcli11-dev libexpected-dev libcpp-httplib-dev \
  && rm -rf /var/lib/apt/lists/*
 COPY CMakeLists.txt /src/
 COPY cmake /src/cmake
@@ -21,7 +21,7 @@ RUN cmake -S /src -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPLANIFICADOR_TES
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libzmq5 libspdlog1.10 libfmt9 libcurl4 libtomlplusplus3 ca-certificates \
+      libzmq5 libspdlog1.10 libfmt9 libcurl4 libtomlplusplus3 libcpp-httplib0.11 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /build/bin/planificador /build/bin/planctl /build/bin/planificador-broker \
      /build/bin/planificador-sandboxd /usr/local/bin/

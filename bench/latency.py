@@ -84,6 +84,8 @@ class Daemon:
                 line = f"workers = {workers}"
             if stripped.startswith("pool") and "=" in stripped:
                 continue
+            if stripped.startswith("listen") and "=" in stripped:
+                line = 'listen = ""'  # the shipped port may be another daemon's
             lines.append(line)
         for program, spec in PROGRAMS.items():
             argv = ", ".join(f'"{arg}"' for arg in spec["argv"])

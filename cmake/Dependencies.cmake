@@ -8,6 +8,7 @@ find_package(CLI11 REQUIRED)
 find_package(CURL REQUIRED)
 pkg_check_modules(ZMQ REQUIRED IMPORTED_TARGET libzmq)
 pkg_check_modules(TOMLPP REQUIRED IMPORTED_TARGET tomlplusplus)
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 
 # cppzmq is header-only; its CMake package insists on libzmq's, which Debian does
 # not ship, so the header is used directly on top of pkg-config's libzmq.

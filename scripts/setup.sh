@@ -18,12 +18,13 @@ packages=(
   # libraries
   libzmq3-dev cppzmq-dev libtomlplusplus-dev libspdlog-dev nlohmann-json3-dev
   libcurl4-openssl-dev libcli11-dev libexpected-dev libgtest-dev libgmock-dev
+  libcpp-httplib-dev
   # fuzzing (libFuzzer ships in clang's runtime package) and the clang-tidy check
   clang libclang-rt-14-dev clang-tidy
   # sandbox, engine, base image
   bubblewrap docker.io debootstrap iproute2
   # test clients and benchmarks
-  python3 python3-zmq hyperfine
+  python3 python3-zmq python3-prometheus-client hyperfine
 )
 
 step() { printf '== %s\n' "$*" >&2; }

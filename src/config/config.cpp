@@ -34,6 +34,7 @@ constexpr Range k_memory_mb{4, 1'048'576};
 constexpr Range k_pids{1, 1'000'000};
 constexpr Range k_output_kb{1, 1'048'576};
 constexpr Range k_max_tasks{1, 1'000'000};
+constexpr Range k_max_body_bytes{1024, 256 * k_mib};
 
 constexpr ArrayShape k_patterns{true, true, false,
                                 "expected a non-empty array of non-empty strings"};
@@ -75,6 +76,44 @@ void check_link_keys(Section& link, const Config& config, std::size_t broker_lin
     if (!value->empty()) continue;
     link.problem(link.present() ? link.line_of_key(key) : broker_line, key, k_what);
   }
+}
+
+// Splits "host:port" (IPv6 in brackets) into `out`; false when it is not that shape.
+bool split_listen(std::string_view listen, Http& out) {
+  const auto colon = listen.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == listen.size()) return false;
+  std::string_view host = listen.substr(0, colon);
+  if (host.front() == '[') {
+    if (host.size() < 3 || host.back() != ']') return false;
+    host = host.substr(1, host.size() - 2);
+  } else if (host.find(':') != std::string_view::npos) {
+    return false;
+  }
+  unsigned port = 0;
+  const auto digits = listen.substr(colon + 1);
+  const auto parsed = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+  if (parsed.ec != std::errc{} || parsed.ptr != digits.data() + digits.size() || port > 65535) {
+    return false;
+  }
+  out.host = std::string(host);
+  out.port = static_cast<std::uint16_t>(port);
+  out.loopback = host == "localhost" || host == "::1" || host.starts_with("127.");
+  return true;
+}
+
+void read_http(Section& s, Http& out, const Server& server) {
+  s.string("listen", out.listen, rules::short_text);
+  if (!out.listen.empty() && !split_listen(out.listen, out)) {
+    s.problem(s.line_of_key("listen"), "listen",
+              "expected host:port (an IPv6 host in brackets), e.g. \"127.0.0.1:8080\"");
+  }
+  s.string("token_file", out.token_file, rules::optional_absolute_path);
+  if (!out.listen.empty() && !out.loopback && out.token_file.empty()) {
+    s.problem(s.line_of_key("listen"), "listen",
+              "listening beyond loopback needs http.token_file (a bearer token)");
+  }
+  out.max_body_bytes = 2 * server.max_code_bytes + 2 * static_cast<std::size_t>(k_mib);
+  s.integer("max_body_bytes", k_max_body_bytes, out.max_body_bytes);
 }
 
 void read_output(Section& s, Output& out) {
@@ -190,6 +229,7 @@ Config read_config(const toml::table& root, Problems& problems) {
     read_link(s, config.link);
     check_link_keys(s, config, broker_line);
   });
+  read_section(top, "http", [&](Section& s) { read_http(s, config.http, config.server); });
   read_section(top, "output", [&](Section& s) { read_output(s, config.output); });
   read_section(top, "docker", [&](Section& s) { read_docker(s, config.docker); });
   read_section(top, "limits",

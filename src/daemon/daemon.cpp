@@ -24,6 +24,9 @@
 
 #include "planificador/backend/docker/docker_backend.hpp"
 #include "planificador/daemon/bridge.hpp"
+#include "planificador/http/metrics.hpp"
+#include "planificador/http/server.hpp"
+#include "planificador/http/task_hub.hpp"
 #include "planificador/os/fd.hpp"
 #include "planificador/os/signal_fd.hpp"
 #include "planificador/protocol/codec.hpp"
@@ -165,6 +168,56 @@ struct Setup {
   transport::EventQueue& events;
 };
 
+// The scheduler's sink and the HTTP API's state, which both modes share: the events of
+// HTTP tasks go to their requests, every other event to the events queue.
+struct Intakes {
+  explicit Intakes(Setup& setup) : queue(setup.events), sink(queue, hub), metrics(setup.config) {}
+
+  // Adds the metrics' counter to `options`.
+  void count(sched::SchedulerOptions& options) {
+    options.on_finish = [this](const sched::FinishedTask& task) { metrics.task_finished(task); };
+  }
+
+  // Opens and starts the HTTP API when [http] listen is set; false when it cannot.
+  bool open_http(Setup& setup, sched::Scheduler& scheduler, std::string fleet_broker) {
+    if (setup.config.http.listen.empty()) {
+      return true;
+    }
+    auto& events = setup.events;
+    auto opened =
+        http::Server::open({setup.config, scheduler, setup.backend, hub, metrics,
+                            [&events] { return events.size(); }, std::move(fleet_broker)});
+    if (!opened) {
+      spdlog::critical("{}", opened.error().message);
+      return false;
+    }
+    server = std::move(*opened);
+    server->start();
+    return true;
+  }
+
+  // Stops the HTTP API after the scheduler drained (every request then has its EXITED).
+  void stop_http() {
+    if (server) {
+      server->stop();
+    }
+  }
+
+  QueueSink queue;
+  http::TaskHub hub;
+  http::RoutingSink sink;
+  http::Metrics metrics;
+  std::unique_ptr<http::Server> server;
+};
+
+// Ends a daemon whose surface failed to open before it served.
+int give_up(Setup& setup, sched::Scheduler& scheduler) {
+  setup.starter.stop();
+  scheduler.drain(std::chrono::milliseconds(0));
+  setup.backend.stop();
+  return 1;
+}
+
 int wait_for_signal(const os::SignalFd& signals) {
   int signal_number = 0;
   while (signal_number == 0) {
@@ -184,10 +237,14 @@ int serve_direct(Setup& setup) {
     return 1;
   }
   auto& transport = **opened;
-  QueueSink sink(setup.events);
+  Intakes intakes(setup);
   auto options = sched::scheduler_options(config);
   options.on_room = [&transport] { transport.wake(); };
-  sched::Scheduler scheduler(config, setup.backend, sink, std::move(options));
+  intakes.count(options);
+  sched::Scheduler scheduler(config, setup.backend, intakes.sink, std::move(options));
+  if (!intakes.open_http(setup, scheduler, "")) {
+    return give_up(setup, scheduler);
+  }
   FrameBridge handler(scheduler);
   std::thread transport_thread(
       [&] { util::guarded("transport", [&] { transport.run(handler); }); });
@@ -200,6 +257,7 @@ int serve_direct(Setup& setup) {
   transport.wake();
   setup.starter.stop();
   drain(scheduler, setup.events, setup.signals, std::chrono::milliseconds(config.server.grace_ms));
+  intakes.stop_http();
   transport.stop();
   transport_thread.join();
   setup.backend.stop();
@@ -234,13 +292,17 @@ int serve_fleet(Setup& setup, const std::optional<transport::LinkCurve>& curve) 
     return 1;
   }
   auto& link = **opened;
-  QueueSink sink(setup.events);
+  Intakes intakes(setup);
   auto options = sched::scheduler_options(config);
+  intakes.count(options);
   // The broker sends a SUBMIT only against credit (docs/fleet.md §2), so what is queued is
   // bounded by server.workers; a fleet daemon never answers "backlog full".
   options.backlog = std::numeric_limits<std::size_t>::max();
   options.on_start = announce_start(setup.events);
-  sched::Scheduler scheduler(config, setup.backend, sink, std::move(options));
+  sched::Scheduler scheduler(config, setup.backend, intakes.sink, std::move(options));
+  if (!intakes.open_http(setup, scheduler, config.server.broker)) {
+    return give_up(setup, scheduler);
+  }
   LinkBridge handler(scheduler);
   std::thread link_thread([&] { util::guarded("worker link", [&] { link.run(handler); }); });
   spdlog::info("planificador {} serving as `{}` (instance {}), {} workers, in the fleet of {}",
@@ -252,6 +314,7 @@ int serve_fleet(Setup& setup, const std::optional<transport::LinkCurve>& curve) 
   link.drain();
   setup.starter.stop();
   drain(scheduler, setup.events, setup.signals, std::chrono::milliseconds(config.server.grace_ms));
+  intakes.stop_http();
   link.stop();
   link_thread.join();
   setup.backend.stop();

@@ -90,32 +90,62 @@ void Scheduler::handle_frame(std::string_view frame, bool from_control) {
     cancel(cancel_message->id);
     return;
   }
-  const protocol::TaskId id = std::holds_alternative<Rejected>(admission)
-                                  ? std::get<Rejected>(admission).id
-                                  : std::get<Admitted>(admission).spec.id;
-  std::unique_lock lock(m_mutex);
-  if (m_active.contains(id)) {
-    lock.unlock();
+  auto warn_duplicate = [](const protocol::TaskId& id) {
     spdlog::warn("dropped SUBMIT for task {}: a task with this id is still queued or running",
                  id.printable());
-    return;
-  }
+  };
   if (auto* admitted = std::get_if<Admitted>(&admission)) {
-    if (m_draining || m_queue.size() >= m_options.backlog) {
-      lock.unlock();
-      reject(Rejected{id, admitted->extended, m_draining ? "shutting down" : "backlog full"});
-      return;
+    const protocol::TaskId id = admitted->spec.id;
+    const bool extended = admitted->extended;
+    switch (submit(std::move(*admitted))) {
+      case SubmitOutcome::queued:
+        return;
+      case SubmitOutcome::duplicate_id:
+        return warn_duplicate(id);
+      case SubmitOutcome::backlog_full:
+        return reject(Rejected{id, extended, "backlog full"});
+      case SubmitOutcome::shutting_down:
+        return reject(Rejected{id, extended, "shutting down"});
     }
-    auto task = std::make_shared<Task>();
-    task->admitted = std::move(*admitted);
-    m_active.emplace(id, task);
-    m_queue.push_back(std::move(task));
-    lock.unlock();
-    m_work.notify_one();
     return;
   }
+  const auto& rejected = std::get<Rejected>(admission);
+  bool duplicate = false;
+  {
+    const std::lock_guard lock(m_mutex);
+    duplicate = m_active.contains(rejected.id);
+  }
+  if (duplicate) {
+    return warn_duplicate(rejected.id);
+  }
+  reject(rejected);
+}
+
+SubmitOutcome Scheduler::submit(Admitted admitted) {
+  const protocol::TaskId id = admitted.spec.id;
+  std::unique_lock lock(m_mutex);
+  if (m_active.contains(id)) {
+    return SubmitOutcome::duplicate_id;
+  }
+  if (m_draining) {
+    return SubmitOutcome::shutting_down;
+  }
+  if (m_queue.size() >= m_options.backlog) {
+    return SubmitOutcome::backlog_full;
+  }
+  auto task = std::make_shared<Task>();
+  task->admitted = std::move(admitted);
+  m_active.emplace(id, task);
+  m_queue.push_back(std::move(task));
   lock.unlock();
-  reject(std::get<Rejected>(admission));
+  m_work.notify_one();
+  return SubmitOutcome::queued;
+}
+
+void Scheduler::finished(const FinishedTask& task) const {
+  if (m_options.on_finish) {
+    m_options.on_finish(task);
+  }
 }
 
 void Scheduler::reject(const Rejected& rejected) {
@@ -129,19 +159,20 @@ void Scheduler::reject(const Rejected& rejected) {
     fields.executor = m_options.executor;
     m_sink.send_now(protocol::Report{rejected.id, protocol::encode_report_json(fields)});
   }
+  finished(FinishedTask{nullptr, protocol::Status::rejected});
   m_sink.send_now(protocol::Exited{rejected.id, 125});
 }
 
-void Scheduler::cancel(const protocol::TaskId& id) {
+bool Scheduler::cancel(const protocol::TaskId& id) {
   std::unique_lock lock(m_mutex);
   const auto found = m_active.find(id);
   if (found == m_active.end()) {
-    return;
+    return false;
   }
   auto task = found->second;
   if (task->started) {
     task->cancel.set();
-    return;
+    return true;
   }
   std::erase(m_queue, task);
   lock.unlock();
@@ -150,6 +181,7 @@ void Scheduler::cancel(const protocol::TaskId& id) {
   }
   answer_unrun(*task, 130, protocol::Status::cancelled, "cancelled", true);
   finish(id);
+  return true;
 }
 
 void Scheduler::answer_unrun(const Task& task, std::int32_t exit_code, protocol::Status status,
@@ -172,6 +204,7 @@ void Scheduler::answer_unrun(const Task& task, std::int32_t exit_code, protocol:
     fields.executor = m_options.executor;
     send(protocol::Report{id, protocol::encode_report_json(fields)});
   }
+  finished(FinishedTask{task.admitted.spec.runner, status, false, 0, queued_ms, 0});
   send(protocol::Exited{id, exit_code});
   spdlog::info("task {} image `{}`: {} before it ran, exit {}, queued {} ms", id.printable(),
                protocol::escape_text(task.admitted.image), protocol::to_string(status), exit_code,
@@ -297,6 +330,8 @@ void Scheduler::run_task(Task& task) {
       fields.executor = m_options.executor;
       m_sink.send(protocol::Report{spec.id, protocol::encode_report_json(fields)});
     }
+    finished(FinishedTask{spec.runner, result.status, true, result.wall_ms, queued_ms,
+                          result.output_bytes});
     m_sink.send(protocol::Exited{spec.id, result.exit_code});
   } catch (const std::exception& error) {
     spdlog::error("task {}: sending its outcome failed: {}", spec.id.printable(), error.what());

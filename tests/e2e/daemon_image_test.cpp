@@ -24,8 +24,8 @@ using namespace std::chrono_literals;
 constexpr const char* k_image = "planificador/daemon:e2e";
 constexpr const char* k_container = "planificador-daemon-image-e2e";
 
-// Writes the shipped config with its endpoints moved to `intake`/`events` and the executor
-// named, into `path`.
+// Writes the shipped config with its endpoints moved to `intake`/`events`, the executor
+// named and no HTTP, into `path`.
 void write_config(const std::string& path, const std::string& intake, const std::string& events) {
   std::ifstream in(test_source_dir() + "/config.toml");
   std::ofstream out(path);
@@ -37,6 +37,8 @@ void write_config(const std::string& path, const std::string& intake, const std:
       line = "events = \"" + events + "\"";
     } else if (line.starts_with("executor")) {
       line = "executor = \"daemon-image-e2e\"";
+    } else if (line.starts_with("listen")) {
+      line = "listen = \"\"";  // on the host's network: a port of its own is not needed
     }
     out << line << '\n';
   }

@@ -31,7 +31,7 @@ std::string isolation_override() {
   return mode != nullptr && *mode != '\0' ? "isolation = \"" + std::string(mode) + "\"\n" : "";
 }
 
-// Returns the shipped config.toml without its [server] table, with `socket` as the
+// Returns the shipped config.toml without its [server] and [http] tables, with `socket` as the
 // [docker] socket when not empty, and only the [[runner]] tables of `images` when not empty.
 std::string shipped_without_server(const std::string& path, const std::string& socket = "",
                                    const std::vector<std::string>& images = {}) {
@@ -51,7 +51,7 @@ std::string shipped_without_server(const std::string& path, const std::string& s
   while (std::getline(in, line)) {
     if (line.starts_with("[") && !line.starts_with("[runner.")) {
       end_runner();
-      in_server = line.starts_with("[server]");
+      in_server = line.starts_with("[server]") || line.starts_with("[http]");
       in_runner = line.starts_with("[[runner]]");
       keep_runner = images.empty();
     }
@@ -248,6 +248,7 @@ std::unique_ptr<DaemonProcess> DaemonProcess::start(const DaemonSettings& settin
          << "grace_ms = " << settings.grace_ms << "\n"
          << "state_dir = \"" << daemon->m_dir << "/state\"\n"
          << settings.extra_server << "\n\n"
+         << "[http]\nlisten = \"" << settings.http_listen << "\"\n\n"
          << shipped_without_server(settings.shipped_config, settings.docker_socket,
                                    settings.runner_images);
   const std::string config_path = daemon->m_dir + "/config.toml";
@@ -274,6 +275,8 @@ std::unique_ptr<DaemonProcess> DaemonProcess::start(const DaemonSettings& settin
       daemon->m_events = match(log, "events bound to (\\S+)");
       daemon->m_control = match(log, "control bound to (\\S+)");
       daemon->m_instance = match(log, "\\(instance (\\S+)\\)");
+      const std::string http = match(log, "http bound to \\S+:(\\d+)");
+      daemon->m_http_port = http.empty() ? 0 : std::stoi(http);
       return daemon;
     }
     if (auto status = daemon->wait(0ms)) {

@@ -62,6 +62,9 @@ struct DaemonSettings {
   std::vector<std::string> runner_images;
   // Lines added to the [server] table (e.g. "pool = 1").
   std::string extra_server;
+  // The [http] table's listen (the shipped one is dropped: daemons of a test must not
+  // share a port); "127.0.0.1:0" serves HTTP on a port the kernel picks (http_port()).
+  std::string http_listen;
   // Non-empty: an existing directory for the config, state and log, kept afterwards, so
   // a second start() with the same settings runs with the very same config (a restart).
   std::string directory;
@@ -82,6 +85,8 @@ class DaemonProcess {
   [[nodiscard]] const std::string& intake() const noexcept { return m_intake; }
   [[nodiscard]] const std::string& events() const noexcept { return m_events; }
   [[nodiscard]] const std::string& control() const noexcept { return m_control; }
+  // The HTTP API's port, or 0 when the daemon serves none.
+  [[nodiscard]] int http_port() const noexcept { return m_http_port; }
   // Returns the instance name the daemon labels its containers with.
   [[nodiscard]] const std::string& instance() const noexcept { return m_instance; }
   [[nodiscard]] pid_t pid() const noexcept { return m_pid; }
@@ -117,6 +122,7 @@ class DaemonProcess {
   std::string m_intake;
   std::string m_events;
   std::string m_control;
+  int m_http_port = 0;
   std::string m_instance;
 };
 

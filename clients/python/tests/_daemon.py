@@ -6,6 +6,7 @@ and executor name, so the suite never touches a daemon someone else is running.
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import shutil
@@ -37,10 +38,15 @@ def free_port() -> int:
 
 
 def _set_key(text: str, key: str, value: str) -> str:
-    """Replaces the value of `key = …` in the [server] section of config.toml's text."""
+    """Replaces the value of the first `key = …` line of config.toml's text (keys of
+    [server], [http] and [docker] are each unique in the file). A key that config.toml
+    only shows commented out (`# pool = 2`, `# max_body_bytes = …`) has that line made a
+    real one, in the section where it stands; its trailing comment stays."""
     pattern = re.compile(rf'^{key}\s*=\s*("[^"]*"|\S+)', re.MULTILINE)
     if not pattern.search(text):
-        raise AssertionError(f"config.toml has no `{key}` key to replace")
+        pattern = re.compile(rf'^#\s*{key}\s*=\s*("[^"]*"|\S+)', re.MULTILINE)
+        if not pattern.search(text):
+            raise AssertionError(f"config.toml has no `{key}` key to replace")
     return pattern.sub(lambda _: f"{key} = {value}", text, count=1)
 
 
@@ -57,7 +63,10 @@ def _wait_for_binary(path: Path) -> None:
 class Daemon:
     """One planificador process with a config derived from the shipped config.toml."""
 
-    def __init__(self, name: str, control: bool = False) -> None:
+    def __init__(self, name: str, control: bool = False, http: bool = False,
+                 token: Optional[str] = None, settings: Optional[dict[str, str]] = None) -> None:
+        """`http`: serve the HTTP API on a free loopback port (self.http_port), with bearer
+        `token` when given; `settings`: more [server]/[http]/[docker] keys as TOML values."""
         self.name = name
         self.dir = Path(tempfile.mkdtemp(prefix=f"plan-py-{name}-"))
         self.intake = f"tcp://127.0.0.1:{free_port()}"
@@ -76,9 +85,21 @@ class Daemon:
         state = self.dir / "state"
         state.mkdir()
         text = _set_key(text, "state_dir", f'"{state}"')
+        self.http_port: Optional[int] = free_port() if http else None
+        text = _set_key(text, "listen", f'"127.0.0.1:{self.http_port}"' if http else '""')
+        if token is not None:
+            token_path = self.dir / "token"
+            token_path.write_text(token + "\n")
+            token_path.chmod(0o600)
+            text = _set_key(text, "token_file", f'"{token_path}"')
+        for key, value in (settings or {}).items():
+            text = _set_key(text, key, value)
         self.config.write_text(text)
 
-    def start(self) -> None:
+    def start(self, wait_task: bool = True) -> None:
+        """Runs the daemon; returns once it serves. `wait_task`: once a trivial task ran
+        (the default); False: once GET /healthz answers 200, for a daemon whose engine is
+        not there yet (it must have `http`)."""
         binary = BIN / "planificador"
         _wait_for_binary(binary)
         check = subprocess.run(
@@ -91,7 +112,10 @@ class Daemon:
             [str(binary), "--config", str(self.config)], stdout=log, stderr=subprocess.STDOUT
         )
         log.close()
-        self._wait_ready()
+        if wait_task:
+            self._wait_ready()
+        else:
+            self._wait_http()
 
     def client(self, **kwargs: object) -> planificador.Client:
         return planificador.Client(self.intake, self.events, self.control, **kwargs)  # type: ignore[arg-type]
@@ -118,6 +142,30 @@ class Daemon:
                 last = f"exit {result.exit_code}: {result.stderr!r}"
                 time.sleep(1)
         raise AssertionError(f"the daemon did not become ready: {last}\n{self.log_tail()}")
+
+    def _wait_http(self) -> None:
+        """Ready is GET /healthz answering 200: the process serves HTTP."""
+        assert self.http_port is not None, "wait_task=False needs http=True"
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        last = "no answer"
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"the daemon exited {self.process.returncode}:\n{self.log_tail()}")
+            connection = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=2)
+            try:
+                connection.request("GET", "/healthz")
+                answer = connection.getresponse()
+                answer.read()
+                if answer.status == 200:
+                    return
+                last = f"/healthz answered {answer.status}"
+            except OSError as error:
+                last = str(error)
+            finally:
+                connection.close()
+            time.sleep(0.2)
+        raise AssertionError(f"the daemon did not serve HTTP: {last}\n{self.log_tail()}")
 
     def stop(self) -> int:
         """SIGTERM and the exit status (the test asserts it is 0)."""

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "planificador/config/config.hpp"
 #include "planificador/os/event.hpp"
@@ -51,6 +52,22 @@ struct TaskResult {
   std::uint64_t output_bytes = 0;
 };
 
+// A runner's warm pool as an operator sees it (docs/http.md: /metrics, /readyz).
+struct PoolState {
+  const config::Runner* runner = nullptr;
+  std::size_t idle = 0;     // ready and waiting for a task
+  std::size_t busy = 0;     // serving a task
+  std::size_t created = 0;  // made ready since start
+  std::size_t retired = 0;  // removed
+};
+
+// What health checks and metrics read of a backend.
+struct BackendState {
+  std::optional<std::string> not_ready;    // why start() has not succeeded; nullopt once it has
+  std::optional<std::string> engine_down;  // why the engine does not answer now; nullopt: it does
+  std::vector<PoolState> pools;            // the runners that keep warm containers, in order
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -72,6 +89,9 @@ class Backend {
   // Stops everything still running and removes every container this backend made. Waits
   // for a start() in flight to end first. Idempotent.
   virtual void stop() = 0;
+  // Returns the backend's state now; may ask the engine (a ping), so not for a task's path.
+  // Thread-safe. A backend without an engine or pools is ready with nothing to report.
+  [[nodiscard]] virtual BackendState state() const { return {}; }
 };
 
 // A backend's readiness, owned by the backend: `starting` (with why it is not ready: the

@@ -86,8 +86,21 @@ struct Log {
   std::string level = "info";
 };
 
+// [http]: the HTTP/JSON API, metrics and health (docs/http.md).
+struct Http {
+  std::string listen;      // host:port; empty = off
+  std::string host;        // listen's host part ("[::1]" given as "::1")
+  std::uint16_t port = 0;  // listen's port; 0 = one the kernel picks (logged)
+  bool loopback = true;    // host is 127.0.0.0/8, ::1 or localhost
+  std::string token_file;  // bearer token file; empty = no token (loopback only)
+  // Largest request body; parse() makes it 2 x server.max_code_bytes + 2 MiB if the file
+  // names none (code in JSON may be escaped; options are bounded by SPEC's own limit).
+  std::size_t max_body_bytes = 0;
+};
+
 struct Config {
   Server server;
+  Http http;
   Output output;
   Docker docker;
   Limits limits;                          // [limits]: defaults for every runner

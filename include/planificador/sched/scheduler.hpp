@@ -25,6 +25,19 @@
 
 namespace planificador::sched {
 
+// One task's end as metrics count it (docs/http.md, /metrics).
+struct FinishedTask {
+  const config::Runner* runner = nullptr;  // nullptr: rejected before a runner was chosen
+  protocol::Status status = protocol::Status::error;
+  bool ran = false;  // a worker ran it (wall_ms is the program's)
+  std::uint64_t wall_ms = 0;
+  std::uint64_t queued_ms = 0;
+  std::uint64_t output_bytes = 0;
+};
+
+// What Scheduler::submit() did with an admitted task.
+enum class SubmitOutcome { queued, backlog_full, shutting_down, duplicate_id };
+
 struct SchedulerOptions {
   std::size_t workers = 4;
   std::size_t backlog = 1000;
@@ -35,6 +48,9 @@ struct SchedulerOptions {
   // Called on the worker that took task `id`, before Backend::run and so before any of the
   // task's events (a fleet's STARTED). May block, as the worker's event sends do.
   std::function<void(const protocol::TaskId& id)> on_start;
+  // Called (from the thread that ends the task) for every task ended or rejected, before
+  // its EXITED is sent: a client that read EXITED finds the task counted. Must not block.
+  std::function<void(const FinishedTask& task)> on_finish;
 };
 
 // Returns the options `config` implies (server.executor, which config::parse() sets to
@@ -55,9 +71,13 @@ class Scheduler {
   // Handles one frame from intake (`from_control` false) or control: admits or rejects a
   // SUBMIT, applies a CANCEL, drops malformed input. Never blocks on the events consumer.
   void handle_frame(std::string_view frame, bool from_control);
+  // Queues `task`, which admit() admitted, unless the backlog is full, the scheduler is
+  // draining or a task with its id is queued or running; then nothing is sent for it and
+  // the caller answers (another intake, e.g. HTTP). Never blocks on the events consumer.
+  [[nodiscard]] SubmitOutcome submit(Admitted task);
   // Cancels task `id`: a queued one is answered EXITED 130 at once, a running one has its
-  // cancel event set; unknown ids are ignored.
-  void cancel(const protocol::TaskId& id);
+  // cancel event set. Returns false (and does nothing) when no such task is queued or running.
+  bool cancel(const protocol::TaskId& id);
 
   // Removes every queued task without answering it and returns their ids in queue order:
   // a fleet daemon gives them back to its broker (RETURNED). Running tasks are untouched;
@@ -84,6 +104,7 @@ class Scheduler {
   void answer_unrun(const Task& task, std::int32_t exit_code, protocol::Status status,
                     std::string_view diagnostic, bool from_intake_thread);
   void reject(const Rejected& rejected);
+  void finished(const FinishedTask& task) const;
   void finish(const protocol::TaskId& id);
 
   const config::Config& m_config;

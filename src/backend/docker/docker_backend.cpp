@@ -137,6 +137,8 @@ class DockerBackend final : public Backend {
   TaskResult run(const TaskSpec& spec, OutputSink& sink, const os::Event& cancel) override;
   void stop() override;
 
+  [[nodiscard]] BackendState state() const override;
+
   // The pool counters of the first runner whose image is `image`, if it has a pool.
   [[nodiscard]] std::optional<PoolStats> pool_stats(const std::string& image) const;
 
@@ -269,6 +271,28 @@ void DockerBackend::start_pools() {
 }
 
 // Under m_mutex: a test may ask while an attempt of start() is making the pools.
+BackendState DockerBackend::state() const {
+  BackendState state;
+  state.not_ready = m_readiness.not_ready();
+  if (auto pinged = m_engine.ping(); !pinged) {
+    state.engine_down = pinged.error().message;
+  }
+  const std::scoped_lock lock(m_mutex);
+  // m_pools is keyed by address; the config's order is what an operator reads.
+  for (const auto& runner : m_config.runners) {
+    const auto found = m_pools.find(&runner);
+    if (found == m_pools.end()) {
+      if (runner.pool > 0) {
+        state.pools.push_back({&runner});
+      }
+      continue;
+    }
+    const PoolStats stats = found->second->stats();
+    state.pools.push_back({&runner, stats.idle, stats.busy, stats.created, stats.retired});
+  }
+  return state;
+}
+
 std::optional<PoolStats> DockerBackend::pool_stats(const std::string& image) const {
   const std::scoped_lock lock(m_mutex);
   for (const auto& [runner, pool] : m_pools) {

@@ -25,11 +25,13 @@
 #include "planificador/backend/docker/docker_backend.hpp"
 #include "planificador/daemon/bridge.hpp"
 #include "planificador/http/metrics.hpp"
+#include "planificador/http/run_request.hpp"
 #include "planificador/http/server.hpp"
 #include "planificador/http/task_hub.hpp"
 #include "planificador/os/fd.hpp"
 #include "planificador/os/signal_fd.hpp"
 #include "planificador/protocol/codec.hpp"
+#include "planificador/protocol/runners.hpp"
 #include "planificador/sched/admission.hpp"
 #include "planificador/sched/scheduler.hpp"
 #include "planificador/transport/event_queue.hpp"
@@ -210,6 +212,23 @@ struct Intakes {
   std::unique_ptr<http::Server> server;
 };
 
+// Answers a RUNNERS request (docs/protocol.md) on the events socket; false for any other
+// frame. From the transport thread, so never blocking: with the events queue full (nobody
+// reads them) the request is dropped, as the client that sent it reads no answer anyway.
+bool answer_runners(Setup& setup, std::string_view frame) {
+  const auto id = protocol::decode_runners_request(frame);
+  if (!id) {
+    return false;
+  }
+  if (!setup.events.has_room()) {
+    spdlog::warn("dropped RUNNERS request {}: the events queue is full", id->printable());
+    return true;
+  }
+  setup.events.push_now(protocol::encode_runners_answer(*id, http::runners_json(setup.config)));
+  spdlog::debug("answered RUNNERS request {}", id->printable());
+  return true;
+}
+
 // Ends a daemon whose surface failed to open before it served.
 int give_up(Setup& setup, sched::Scheduler& scheduler) {
   setup.starter.stop();
@@ -245,7 +264,8 @@ int serve_direct(Setup& setup) {
   if (!intakes.open_http(setup, scheduler, "")) {
     return give_up(setup, scheduler);
   }
-  FrameBridge handler(scheduler);
+  FrameBridge handler(scheduler,
+                      [&setup](std::string_view frame) { return answer_runners(setup, frame); });
   std::thread transport_thread(
       [&] { util::guarded("transport", [&] { transport.run(handler); }); });
   spdlog::info("planificador {} serving as `{}` (instance {}), {} workers", PLANIFICADOR_VERSION,

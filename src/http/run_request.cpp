@@ -209,4 +209,30 @@ std::string error_body(std::string_view message) {
 
 std::string id_text(const protocol::TaskId& id) { return id.printable(); }
 
+namespace {
+
+json limits_json(const config::Limits& limits) {
+  return {{"wall_ms", limits.wall_ms},
+          {"cpu_ms", limits.cpu_ms},
+          {"memory_bytes", limits.memory_bytes},
+          {"pids", limits.pids},
+          {"output_bytes", limits.output_bytes}};
+}
+
+}  // namespace
+
+std::string runners_json(const config::Config& config) {
+  json runners = json::array();
+  for (const auto& runner : config.runners) {
+    runners.push_back(
+        {{"match", runner.match},
+         {"image", runner.image},
+         {"compiles", !runner.compile.empty()},
+         {"isolation", runner.isolation == config::Isolation::fast ? "fast" : "strict"},
+         {"pool", runner.pool},
+         {"limits", limits_json(runner.limits)}});
+  }
+  return json{{"runners", std::move(runners)}}.dump();
+}
+
 }  // namespace planificador::http

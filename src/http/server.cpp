@@ -68,28 +68,6 @@ Result<std::string> read_token(const std::string& path) {
   return line.substr(first, last - first + 1);
 }
 
-json limits_json(const config::Limits& limits) {
-  return {{"wall_ms", limits.wall_ms},
-          {"cpu_ms", limits.cpu_ms},
-          {"memory_bytes", limits.memory_bytes},
-          {"pids", limits.pids},
-          {"output_bytes", limits.output_bytes}};
-}
-
-std::string runners_json(const config::Config& config) {
-  json runners = json::array();
-  for (const auto& runner : config.runners) {
-    runners.push_back(
-        {{"match", runner.match},
-         {"image", runner.image},
-         {"compiles", !runner.compile.empty()},
-         {"isolation", runner.isolation == config::Isolation::fast ? "fast" : "strict"},
-         {"pool", runner.pool},
-         {"limits", limits_json(runner.limits)}});
-  }
-  return json{{"runners", std::move(runners)}}.dump();
-}
-
 // Returns why the daemon is not ready to serve, or "" when it is.
 std::string not_ready_reason(const backend::BackendState& state) {
   if (state.not_ready) {

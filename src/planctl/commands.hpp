@@ -43,6 +43,15 @@ struct RunRequest {
   CurveFiles curve;
 };
 
+struct RunnersRequest {
+  std::string intake;
+  std::string events;
+  bool json = false;           // print the daemon's JSON as it is
+  double timeout_seconds = 5;  // for the answer, once intake answers
+  double connect_seconds = 5;  // for intake to answer at all
+  CurveFiles curve;
+};
+
 struct FleetRequest {
   std::string admin;  // the broker's admin endpoint
   bool json = false;  // print the broker's JSON as it is
@@ -68,6 +77,10 @@ struct FleetRequest {
 // status.
 [[nodiscard]] int cancel(const std::string& id, const std::string& intake,
                          const std::string& control, const CurveFiles& curve);
+
+// Asks the daemon for its runners (RUNNERS, docs/protocol.md) and prints them: a table, or
+// the JSON. Returns the exit status (1 when nothing answers).
+[[nodiscard]] int runners(const RunnersRequest& request);
 
 // Prints the fleet view of the broker's admin socket: a table, or its JSON. Returns the
 // exit status (1 when the broker does not answer).

@@ -63,6 +63,24 @@ int main(int argc, char** argv) {
   planctl::CurveFiles cancel_curve;
   add_curve_options(*cancel, cancel_curve);
 
+  planctl::RunnersRequest runners_request;
+  runners_request.intake = "tcp://127.0.0.1:5555";
+  runners_request.events = "tcp://127.0.0.1:5556";
+  auto* runners =
+      app.add_subcommand("runners", "list what a daemon runs: patterns, images, limits");
+  runners->add_option("--intake", runners_request.intake, "intake endpoint")->capture_default_str();
+  runners->add_option("--events", runners_request.events, "events endpoint")->capture_default_str();
+  runners->add_flag("--json", runners_request.json, "print the daemon's JSON answer as it is");
+  runners
+      ->add_option("--timeout", runners_request.timeout_seconds, "seconds to wait for the answer")
+      ->capture_default_str();
+  runners
+      ->add_option("--connect-timeout", runners_request.connect_seconds,
+                   "seconds to wait for intake to answer at all; then exit 1")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  add_curve_options(*runners, runners_request.curve);
+
   planctl::FleetRequest fleet_request;
   fleet_request.admin = "tcp://127.0.0.1:5558";
   auto* fleet = app.add_subcommand("fleet", "show a fleet broker's daemons and tasks");
@@ -91,6 +109,9 @@ int main(int argc, char** argv) {
   }
   if (keygen->parsed()) {
     return planctl::keygen(key_prefix, key_comment);
+  }
+  if (runners->parsed()) {
+    return planctl::runners(runners_request);
   }
   if (fleet->parsed()) {
     return planctl::fleet(fleet_request);

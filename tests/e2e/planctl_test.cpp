@@ -182,6 +182,36 @@ TEST_F(Planctl, CancelSubcommandThroughControlAndTimeout) {
 // planctl says within --connect-timeout that nothing answers there and exits 1, as its help
 // promises, for run and for cancel. A program that hung would be killed by run_command
 // after 60 s and report 128 + 9 instead.
+// planctl runners asks over SPEC's own sockets (RUNNERS, docs/protocol.md) and lists what
+// the shipped config runs; --json is the GET /v1/runners body.
+TEST_F(Planctl, RunnersListsWhatTheDaemonRuns) {
+  const std::vector<std::string> base{test_binary_dir() + "/planctl",
+                                      "runners",
+                                      "--intake",
+                                      m_daemon->intake(),
+                                      "--events",
+                                      m_daemon->events()};
+  const auto table = run_command(base);
+  EXPECT_EQ(table.exit_code, 0) << table.err;
+  for (const char* line : {"python, python3*\n", "planificador/c", ", compiles\n",
+                           "node, javascript, js\n", "memory 256 MiB"}) {
+    EXPECT_NE(table.out.find(line), std::string::npos) << line << " in\n" << table.out;
+  }
+  auto with_json = base;
+  with_json.emplace_back("--json");
+  const auto json = run_command(with_json);
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  const auto runners = nlohmann::json::parse(json.out)["runners"];
+  ASSERT_EQ(runners.size(), 5U) << json.out;
+  EXPECT_EQ(runners[0]["match"][0], "python");
+  EXPECT_EQ(runners[1]["compiles"], true);
+  EXPECT_EQ(runners[3]["limits"]["wall_ms"], 10000);
+  // The daemon still runs tasks after answering.
+  const auto path = write("after.sh", "echo still here\n");
+  const auto after = run_command(planctl({"--image", "bash", path}));
+  EXPECT_EQ(after.out, "still here\n") << after.err;
+}
+
 TEST(PlanctlWithoutADaemon, SaysNothingAnswersAtIntakeAndExits1) {
   PLANIFICADOR_REQUIRE_E2E();
   const std::string intake = "tcp://127.0.0.1:" + std::to_string(loopback_port());
@@ -199,6 +229,12 @@ TEST(PlanctlWithoutADaemon, SaysNothingAnswersAtIntakeAndExits1) {
   EXPECT_EQ(cancel.exit_code, 1) << cancel.err;
   EXPECT_NE(cancel.err.find("nothing answers at `" + intake + "`"), std::string::npos)
       << cancel.err;
+  const auto runners = run_command(
+      {planctl, "runners", "--intake", intake, "--events", events, "--connect-timeout", "2"}, "",
+      60s);
+  EXPECT_EQ(runners.exit_code, 1) << runners.err;
+  EXPECT_NE(runners.err.find("nothing answers at `" + intake + "` within 2 s"), std::string::npos)
+      << runners.err;
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <functional>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "planificador/protocol/codec.hpp"
@@ -32,11 +33,17 @@ class QueueSink final : public sched::EventSink {
 };
 
 // Feeds frames read by the transport thread to the scheduler; intake is read only while
-// the scheduler has room and close_intake() has not been called.
+// the scheduler has room and close_intake() has not been called. `answer`, when given,
+// sees each intake frame first and returns true for one it answered itself (RUNNERS).
 class FrameBridge final : public transport::FrameHandler {
  public:
-  explicit FrameBridge(sched::Scheduler& scheduler) : m_scheduler(scheduler) {}
+  explicit FrameBridge(sched::Scheduler& scheduler,
+                       std::function<bool(std::string_view frame)> answer = {})
+      : m_scheduler(scheduler), m_answer(std::move(answer)) {}
   void on_frame(transport::Source source, std::string_view frame) override {
+    if (source == transport::Source::intake && m_answer && m_answer(frame)) {
+      return;
+    }
     m_scheduler.handle_frame(frame, source == transport::Source::control);
   }
   bool accepting() override { return !m_closed.load() && m_scheduler.has_room(); }
@@ -45,6 +52,7 @@ class FrameBridge final : public transport::FrameHandler {
 
  private:
   sched::Scheduler& m_scheduler;
+  std::function<bool(std::string_view)> m_answer;
   std::atomic<bool> m_closed{false};
 };
 

@@ -9,6 +9,7 @@
 
 #include <tl/expected.hpp>
 
+#include "planificador/config/config.hpp"
 #include "planificador/protocol/messages.hpp"
 
 namespace planificador::http {
@@ -58,6 +59,9 @@ struct RunRequest {
 
 // {"error": message}.
 [[nodiscard]] std::string error_body(std::string_view message);
+
+// The runners of `config` as GET /v1/runners and RUNNERS answer them (docs/http.md).
+[[nodiscard]] std::string runners_json(const config::Config& config);
 
 // The id as a client names it: printable() (32 characters or 64 hex digits).
 [[nodiscard]] std::string id_text(const protocol::TaskId& id);

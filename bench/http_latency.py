@@ -35,20 +35,16 @@ import threading
 import time
 import uuid
 
-try:
-    import zmq
-except ImportError:
-    # A python3 first on PATH (pyenv, a venv) may lack the distribution's python3-zmq.
-    if os.path.realpath(sys.executable) != os.path.realpath("/usr/bin/python3") and \
-            os.path.exists("/usr/bin/python3"):
-        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
-    raise
+# bench/latency.py (beside this file) re-runs the program under Debian's python3 when the
+# first python3 on PATH lacks python3-zmq; importing it first does that for this one too.
+from latency import PROGRAMS, percentile  # noqa: E402
+
+import zmq  # noqa: E402
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(TOP, "clients", "python", "tests"))  # _daemon (adds the package)
 
 import _daemon  # noqa: E402
-from latency import PROGRAMS, percentile  # noqa: E402  (bench/latency.py, beside this file)
 
 IMAGE = b"bash"
 CODE = PROGRAMS["true"]["code"]  # b"exec /bin/true\n"

@@ -386,6 +386,14 @@ class HttpTestCase(unittest.TestCase):
         self.assertEqual(body["report"]["exit_code"], exit_code, body)
         return body
 
+    def assertCancelledSince(self, before: float) -> None:
+        """A bash task was counted cancelled since `before` was read, and none runs now."""
+        poll(lambda: metrics(self.daemon).value("planificador_tasks_total", runner="bash",
+                                                status="cancelled") > before,
+             20, "tasks_total{status=cancelled} to grow after the disconnect")
+        poll(lambda: metrics(self.daemon).value("planificador_tasks_running") == 0, 10,
+             "tasks_running back to 0")
+
     def run_task(self, task: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         return self.assertRun(post_run(self.daemon, task), **kwargs)
 
@@ -530,11 +538,7 @@ class RunStream(HttpTestCase):
             self.assertEqual((name, data), ("out", {"text": "started\n"}))
         finally:
             stream.close()
-        poll(lambda: metrics(self.daemon).value("planificador_tasks_total", runner="bash",
-                                                status="cancelled") > before,
-             20, "tasks_total{status=cancelled} to grow after the disconnect")
-        poll(lambda: metrics(self.daemon).value("planificador_tasks_running") == 0, 10,
-             "tasks_running back to 0")
+        self.assertCancelledSince(before)
 
     def test_errors_are_json_in_stream_form(self) -> None:
         """Admission comes first: a 400 is an ordinary JSON answer, event stream asked or not."""
@@ -588,11 +592,7 @@ class Delete(HttpTestCase):
             connection.sock.shutdown(socket.SHUT_RDWR)
         finally:
             connection.close()
-        poll(lambda: metrics(self.daemon).value("planificador_tasks_total", runner="bash",
-                                                status="cancelled") > before,
-             20, "tasks_total{status=cancelled} to grow after the disconnect")
-        poll(lambda: metrics(self.daemon).value("planificador_tasks_running") == 0, 10,
-             "tasks_running back to 0")
+        self.assertCancelledSince(before)
 
     def test_delete_unknown(self) -> None:
         self.assertError(delete_task(self.daemon, uuid.uuid4().hex), 404)

@@ -17,6 +17,26 @@ void add_curve_options(CLI::App& command, planificador::planctl::CurveFiles& fil
 
 }  // namespace
 
+// planctl runners [--intake EP --events EP] [--json] [--timeout S] [--connect-timeout S].
+CLI::App* add_runners_command(CLI::App& app, planificador::planctl::RunnersRequest& request) {
+  request.intake = "tcp://127.0.0.1:5555";
+  request.events = "tcp://127.0.0.1:5556";
+  auto* runners =
+      app.add_subcommand("runners", "list what a daemon runs: patterns, images, limits");
+  runners->add_option("--intake", request.intake, "intake endpoint")->capture_default_str();
+  runners->add_option("--events", request.events, "events endpoint")->capture_default_str();
+  runners->add_flag("--json", request.json, "print the daemon's JSON answer as it is");
+  runners->add_option("--timeout", request.timeout_seconds, "seconds to wait for the answer")
+      ->capture_default_str();
+  runners
+      ->add_option("--connect-timeout", request.connect_seconds,
+                   "seconds to wait for intake to answer at all; then exit 1")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  add_curve_options(*runners, request.curve);
+  return runners;
+}
+
 int main(int argc, char** argv) {
   namespace planctl = planificador::planctl;
   CLI::App app{"planctl: submit code to a planificador daemon and stream its output"};
@@ -64,22 +84,7 @@ int main(int argc, char** argv) {
   add_curve_options(*cancel, cancel_curve);
 
   planctl::RunnersRequest runners_request;
-  runners_request.intake = "tcp://127.0.0.1:5555";
-  runners_request.events = "tcp://127.0.0.1:5556";
-  auto* runners =
-      app.add_subcommand("runners", "list what a daemon runs: patterns, images, limits");
-  runners->add_option("--intake", runners_request.intake, "intake endpoint")->capture_default_str();
-  runners->add_option("--events", runners_request.events, "events endpoint")->capture_default_str();
-  runners->add_flag("--json", runners_request.json, "print the daemon's JSON answer as it is");
-  runners
-      ->add_option("--timeout", runners_request.timeout_seconds, "seconds to wait for the answer")
-      ->capture_default_str();
-  runners
-      ->add_option("--connect-timeout", runners_request.connect_seconds,
-                   "seconds to wait for intake to answer at all; then exit 1")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  add_curve_options(*runners, runners_request.curve);
+  auto* runners = add_runners_command(app, runners_request);
 
   planctl::FleetRequest fleet_request;
   fleet_request.admin = "tcp://127.0.0.1:5558";

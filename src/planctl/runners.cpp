@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <optional>
+#include <stdexcept>
 #include <string>
 
 #include "commands.hpp"
@@ -51,6 +53,45 @@ void print_table(const nlohmann::json& answer) {
   }
 }
 
+// Reads events until the answer to request `id` or `deadline`; nullopt when none came.
+Result<std::optional<std::string>> await_answer(transport::Client& client,
+                                                const protocol::TaskId& id,
+                                                Clock::time_point deadline) {
+  while (Clock::now() < deadline) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    auto frame = client.receive(left);
+    PLAN_TRY(frame);
+    if (!*frame) {
+      break;
+    }
+    auto answer = protocol::decode_runners_answer(**frame);
+    // Another client's event is skipped: SPEC's events socket deals frames to every reader.
+    if (answer && answer->first == id) {
+      return std::move(answer->second);
+    }
+  }
+  return std::nullopt;
+}
+
+int print_answer(const std::string& answer, bool as_json) {
+  if (as_json) {
+    std::cout << answer << '\n';
+    return 0;
+  }
+  const auto parsed = nlohmann::json::parse(answer, nullptr, false);
+  try {
+    if (!parsed.is_object() || !parsed.contains("runners")) {
+      throw std::runtime_error("no `runners` list");
+    }
+    print_table(parsed);
+  } catch (const std::exception& error) {
+    std::cerr << "planctl: the RUNNERS answer is not the documented JSON: " << error.what() << '\n';
+    return k_exit_transport;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int runners(const RunnersRequest& request) {
@@ -77,38 +118,13 @@ int runners(const RunnersRequest& request) {
     std::cerr << "planctl: " << sent.error().message << '\n';
     return k_exit_transport;
   }
-  while (Clock::now() < deadline) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    auto frame = (*client)->receive(left);
-    if (!frame) {
-      std::cerr << "planctl: " << frame.error().message << '\n';
-      return k_exit_transport;
-    }
-    if (!*frame) {
-      break;
-    }
-    const auto answer = protocol::decode_runners_answer(**frame);
-    if (!answer || answer->first != *id) {
-      continue;  // another client's event (SPEC's events socket deals frames to every reader)
-    }
-    if (request.json) {
-      std::cout << answer->second << '\n';
-      return 0;
-    }
-    const auto parsed = nlohmann::json::parse(answer->second, nullptr, false);
-    if (!parsed.is_object() || !parsed.contains("runners")) {
-      std::cerr << "planctl: the RUNNERS answer is not the documented JSON\n";
-      return k_exit_transport;
-    }
-    try {
-      print_table(parsed);
-    } catch (const nlohmann::json::exception& error) {
-      std::cerr << "planctl: the RUNNERS answer is not the documented JSON: " << error.what()
-                << '\n';
-      return k_exit_transport;
-    }
-    return 0;
+  auto answer = await_answer(**client, *id, deadline);
+  if (!answer) {
+    std::cerr << "planctl: " << answer.error().message << '\n';
+    return k_exit_transport;
+  }
+  if (*answer) {
+    return print_answer(**answer, request.json);
   }
   std::cerr << "planctl: no RUNNERS answer from " << request.intake << " within "
             << request.timeout_seconds

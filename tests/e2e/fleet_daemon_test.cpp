@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <httplib.h>
 #include <map>
 #include <signal.h>
 
@@ -115,7 +116,9 @@ struct Heard {
 TEST(FleetDaemonE2e, ReadyThenTasksOnCreditWithStartedBeforeTheirEvents) {
   PLANIFICADOR_REQUIRE_E2E();
   RouterBroker broker;
-  auto daemon = start(fleet_settings("fleet", broker, 2));
+  auto settings = fleet_settings("fleet", broker, 2);
+  settings.http_listen = "127.0.0.1:0";
+  auto daemon = start(settings);
   ASSERT_NE(daemon, nullptr);
   const auto ready = ready_of(broker.receive_type(type(link::Type::ready), 30s));
   EXPECT_EQ(ready.version, link::k_version);
@@ -168,6 +171,30 @@ TEST(FleetDaemonE2e, ReadyThenTasksOnCreditWithStartedBeforeTheirEvents) {
   EXPECT_EQ(heard.exit_code[sleeper], 130);
   EXPECT_EQ(heard.types[sleeper].back(), type(protocol::MessageType::exited));
   EXPECT_NE(daemon->log().find("joined the fleet at " + broker.endpoint()), std::string::npos);
+
+  // A fleet member's HTTP API serves what operators read, and no intake of its own: its
+  // tasks come from the broker (docs/configuration.md, [http]).
+  ASSERT_NE(daemon->http_port(), 0) << daemon->log();
+  httplib::Client http("127.0.0.1", daemon->http_port());
+  auto health = http.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  auto runners = http.Get("/v1/runners");
+  ASSERT_TRUE(runners);
+  EXPECT_NE(runners->body.find(R"("match":["bash","sh"])"), std::string::npos) << runners->body;
+  auto run = http.Post("/v1/run", R"({"image":"bash","code":"echo no"})", "application/json");
+  ASSERT_TRUE(run);
+  EXPECT_EQ(run->status, 404);
+  EXPECT_NE(run->body.find("serves the fleet of " + broker.endpoint()), std::string::npos)
+      << run->body;
+  auto metrics = http.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("planificador_tasks_total{runner=\"bash\",status=\"exited\"} 4\n"),
+            std::string::npos)
+      << metrics->body;
+  EXPECT_NE(
+      metrics->body.find("planificador_tasks_total{runner=\"bash\",status=\"cancelled\"} 1\n"),
+      std::string::npos);
 }
 
 TEST(FleetDaemonE2e, SigtermDrainsGivesBackUnstartedTasksAndSaysByeLast) {

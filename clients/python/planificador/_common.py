@@ -99,6 +99,14 @@ class TaskRecord:
         return True
 
 
+def runners_list(request_id: str, answer: Optional[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The runners of a RUNNERS answer; MalformedEvent if it lacks the documented list."""
+    runners = None if answer is None else answer.get("runners")
+    if not isinstance(runners, list) or not all(isinstance(r, dict) for r in runners):
+        raise MalformedEvent(f"the RUNNERS answer to {request_id} has no list of runners")
+    return runners
+
+
 class Counters:
     """Events the client could not deliver; nonzero values point at a misconfiguration."""
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import AsyncIterator, Mapping, Optional, Sequence, Union
+from typing import Any, AsyncIterator, Mapping, Optional, Sequence, Union
 
 import zmq
 import zmq.asyncio
@@ -133,6 +133,7 @@ class AsyncClient:
         self._events_up = False
         self._control_subscribed = False
         self._tasks: dict[bytes, AsyncTask] = {}
+        self._runners: dict[bytes, asyncio.Future[dict[str, Any]]] = {}  # RUNNERS requests
         self._readers: list[asyncio.Task[None]] = []
         # Created lazily: asyncio primitives and zmq.asyncio sockets belong to the loop
         # that first uses them, which need not exist when the client is constructed.
@@ -179,6 +180,9 @@ class AsyncClient:
         self._tasks.clear()
         for task in pending:
             task._fail(ClientClosed(f"the client was closed before task {task.id} ended"))
+        for answer in self._runners.values():
+            if not answer.done():
+                answer.set_exception(ClientClosed("the client was closed before RUNNERS was answered"))
         if self._ctx is None:
             return
         assert self._state_changed is not None and self._send_lock is not None
@@ -272,6 +276,23 @@ class AsyncClient:
         self._start()
         await self._send_cancel(task_id)
 
+    async def runners(self, timeout: Optional[float] = 5.0) -> list[dict[str, Any]]:
+        """What the daemon runs, as Client.runners()."""
+        self._start()
+        request_id = protocol.new_task_id()
+        key = request_id.encode("ascii")
+        answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._runners[key] = answer
+        try:
+            await self._send(protocol.encode_runners(request_id), timeout)
+            try:
+                report = await asyncio.wait_for(asyncio.shield(answer), timeout)
+            except asyncio.TimeoutError:
+                raise TimeoutError(f"no RUNNERS answer within {timeout} s") from None
+            return _common.runners_list(request_id, report)
+        finally:
+            self._runners.pop(key, None)
+
     @property
     def connected(self) -> bool:
         return self._intake_up and self._events_up
@@ -350,6 +371,11 @@ class AsyncClient:
             event = _common.decode_frames(frames, self.counters)
             if event is None:
                 continue
+            if event.kind == "runners":
+                answer = self._runners.get(event.task_id)
+                if answer is not None and not answer.done() and event.report is not None:
+                    answer.set_result(event.report)
+                    continue
             task = self._tasks.get(event.task_id)
             if task is None:
                 _common.note_unknown(event, self.counters)

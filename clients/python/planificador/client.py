@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Iterator, Mapping, Optional, Sequence, Union
+from typing import Any, Iterator, Mapping, Optional, Sequence, Union
 
 import zmq
 
@@ -123,6 +123,7 @@ class Client:
         self._intake_up = False
         self._events_up = False
         self._tasks: dict[bytes, Task] = {}
+        self._runners: dict[bytes, Optional[dict[str, Any]]] = {}  # RUNNERS requests: answer
         self._send_lock = threading.Lock()
         self._control_lock = threading.Lock()
         self._control_subscribed = False
@@ -213,6 +214,28 @@ class Client:
     def cancel(self, task_id: str) -> None:
         """Sends CANCEL for a task id (also one submitted by another program)."""
         self._send_cancel(task_id)
+
+    def runners(self, timeout: Optional[float] = 5.0) -> list[dict[str, Any]]:
+        """What the daemon runs (RUNNERS, docs/protocol.md): one dict per runner with match,
+        image, compiles, isolation, pool and limits, in the config's order. TimeoutError
+        when no answer comes within timeout (a fleet broker does not answer RUNNERS)."""
+        request_id = protocol.new_task_id()
+        key = request_id.encode("ascii")
+        with self._state:
+            self._check_open()
+            self._runners[key] = None
+        try:
+            self._send(protocol.encode_runners(request_id), timeout)
+            with self._state:
+                if not self._state.wait_for(
+                    lambda: self._closed or self._runners.get(key) is not None, timeout
+                ):
+                    raise TimeoutError(f"no RUNNERS answer within {timeout} s")
+                self._check_open()
+                return _common.runners_list(request_id, self._runners[key])
+        finally:
+            with self._state:
+                self._runners.pop(key, None)
 
     @property
     def connected(self) -> bool:
@@ -372,6 +395,12 @@ class Client:
             event = _common.decode_frames(frames, self.counters)
             if event is None:
                 continue
+            if event.kind == "runners":
+                with self._state:
+                    if event.task_id in self._runners:
+                        self._runners[event.task_id] = event.report
+                        self._state.notify_all()
+                        continue
             with self._state:
                 task = self._tasks.get(event.task_id)
             if task is None:

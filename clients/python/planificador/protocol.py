@@ -21,6 +21,7 @@ APPEND_OUT = 0x01
 APPEND_ERR = 0x02
 EXITED = 0x03
 REPORT = 0x10
+RUNNERS = 0x20  # both ways: docs/protocol.md (planificador's own, not SPEC's)
 
 TASK_ID_SIZE = 32
 _ID_END = 1 + TASK_ID_SIZE  # type byte + task id
@@ -170,12 +171,18 @@ def encode_cancel(task_id: Union[str, bytes]) -> bytes:
     return bytes([CANCEL]) + task_id_bytes(task_id)
 
 
+def encode_runners(request_id: Union[str, bytes]) -> bytes:
+    """RUNNERS request: what the daemon runs (docs/protocol.md)."""
+    return bytes([RUNNERS]) + task_id_bytes(request_id)
+
+
 @dataclass(frozen=True)
 class Event:
     """One decoded events frame.
 
-    kind is "stdout", "stderr", "exited" or "report"; data holds the chunk (stdout,
-    stderr), exit_code the EXITED code, report the parsed REPORT object.
+    kind is "stdout", "stderr", "exited", "report" or "runners"; data holds the chunk
+    (stdout, stderr), exit_code the EXITED code, report the parsed REPORT object or the
+    RUNNERS answer (task_id is then the request's id).
     """
 
     kind: str
@@ -196,7 +203,7 @@ def decode_event(frame: bytes) -> Event:
             raise MalformedEvent(f"EXITED of {len(frame)} bytes, expected {_ID_END + 4}")
         (code,) = struct.unpack_from(">i", frame, _ID_END)
         return Event("exited", task_id, exit_code=code)
-    if kind in (APPEND_OUT, APPEND_ERR, REPORT):
+    if kind in (APPEND_OUT, APPEND_ERR, REPORT, RUNNERS):
         if len(frame) < _SIZED_HEADER:
             raise MalformedEvent(f"frame of type 0x{kind:02x} has no length field")
         (length,) = struct.unpack_from(">I", frame, _ID_END)
@@ -206,14 +213,15 @@ def decode_event(frame: bytes) -> Event:
                 f"{len(frame) - _SIZED_HEADER}"
             )
         payload = bytes(frame[_SIZED_HEADER:])
-        if kind == REPORT:
+        if kind in (REPORT, RUNNERS):
+            name = "REPORT" if kind == REPORT else "RUNNERS"
             try:
                 report = json.loads(payload.decode("utf-8"))
             except (UnicodeDecodeError, ValueError) as error:
-                raise MalformedEvent(f"REPORT is not valid JSON: {error}") from None
+                raise MalformedEvent(f"{name} is not valid JSON: {error}") from None
             if not isinstance(report, dict):
-                raise MalformedEvent("REPORT is not a JSON object")
-            return Event("report", task_id, report=report)
+                raise MalformedEvent(f"{name} is not a JSON object")
+            return Event("report" if kind == REPORT else "runners", task_id, report=report)
         return Event("stdout" if kind == APPEND_OUT else "stderr", task_id, data=payload)
     raise MalformedEvent(f"unknown event type 0x{kind:02x}")
 

@@ -50,6 +50,11 @@ class AsyncClientTests(unittest.IsolatedAsyncioTestCase):
         bash = await self.client.run("bash", "cat", stdin=b"\x00bytes", timeout=TASK_TIMEOUT_S)
         self.assertEqual(bash.stdout, b"\x00bytes")
 
+    async def test_runners(self) -> None:
+        runners = await self.client.runners(timeout=TASK_TIMEOUT_S)
+        self.assertEqual([r["image"].split(":")[0] for r in runners][0], "planificador/python")
+        self.assertEqual(len(runners), 5)
+
     async def test_streaming(self) -> None:
         task = await self.client.submit("python", STREAMING)
         arrivals = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+import threading
 import unittest
 
 import zmq
@@ -79,6 +80,23 @@ class SyncAgainstFake(unittest.TestCase):
         self.fake.events.send(out(raw, b"world"))
         self.fake.events.send(exited(raw, 3))
         return task.wait(5)
+
+    def test_runners_answer_and_silence(self) -> None:
+        """RUNNERS: the answer to this request only, by its id; no answer is a TimeoutError."""
+        answers: list[list[dict]] = []
+        asker = threading.Thread(target=lambda: answers.append(self.client.runners(timeout=5)))
+        asker.start()
+        request = self.fake.receive()
+        self.assertEqual((request[0], len(request)), (0x20, 33))
+        body = b'{"runners":[{"match":["bash"]}]}'
+        other = b"\x20" + b"o" * 32 + struct.pack(">I", len(body)) + body
+        self.fake.events.send(other)  # another client's answer: not this one
+        self.fake.events.send(b"\x20" + request[1:] + struct.pack(">I", len(body)) + body)
+        asker.join(10)
+        self.assertEqual(answers, [[{"match": ["bash"]}]])
+        with self.assertRaises(TimeoutError):
+            self.client.runners(timeout=0.3)
+        self.fake.receive()
 
     def test_close_fails_pending_tasks(self) -> None:
         task = self.client.submit("bash", "x")

@@ -44,6 +44,14 @@ class Encoding(unittest.TestCase):
         with self.assertRaises(ValueError):
             protocol.encode_cancel("short")
 
+    def test_runners_request_and_answer(self) -> None:
+        self.assertEqual(protocol.encode_runners(SPEC_ID), b"\x20" + SPEC_ID.encode())
+        body = b'{"runners":[]}'
+        event = protocol.decode_event(b"\x20" + SPEC_ID.encode() + b"\x00\x00\x00\x0e" + body)
+        self.assertEqual((event.kind, event.task_id, event.report), ("runners", SPEC_ID.encode(), {"runners": []}))
+        with self.assertRaises(protocol.MalformedEvent):
+            protocol.decode_event(b"\x20" + SPEC_ID.encode() + b"\x00\x00\x00\x02[]")
+
     def test_task_ids_are_32_random_hex_chars(self) -> None:
         ids = {new_task_id() for _ in range(1000)}
         self.assertEqual(len(ids), 1000)

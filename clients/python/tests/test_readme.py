@@ -29,7 +29,7 @@ class ReadmeExamples(unittest.TestCase):
     def test_examples_print_what_the_readme_shows(self) -> None:
         assert DAEMON is not None
         examples = BLOCK.findall(README.read_text())
-        self.assertEqual(len(examples), 3, "expected the sync, streaming and asyncio examples")
+        self.assertEqual(len(examples), 4, "expected the sync, streaming, runners and asyncio examples")
         for code, expected in examples:
             with self.subTest(example=code.splitlines()[0]):
                 # The examples use the default endpoints; this daemon listens elsewhere.

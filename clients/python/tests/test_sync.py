@@ -49,6 +49,13 @@ class SyncClient(unittest.TestCase):
     def run_task(self, image: str, code: str, **options: object) -> planificador.Result:
         return self.client.run(image, code, timeout=TASK_TIMEOUT_S, **options)  # type: ignore[arg-type]
 
+    def test_runners(self) -> None:
+        """RUNNERS lists the shipped config's runners, in its order."""
+        runners = self.client.runners(timeout=TASK_TIMEOUT_S)
+        self.assertEqual([r["match"][0] for r in runners], ["python", "c", "cpp", "bash", "node"])
+        self.assertEqual([r["compiles"] for r in runners], [False, True, True, False, False])
+        self.assertEqual(runners[0]["limits"]["memory_bytes"], 256 << 20)
+
     def test_hello_python(self) -> None:
         result = self.run_task("python", "print('hello, world')")
         self.assertEqual(result.exit_code, 0, result.stderr)

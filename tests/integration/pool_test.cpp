@@ -358,6 +358,21 @@ TEST_P(PoolTest, AContainerIsRetiredAfterMaxTasks) {
       << pool->containers().size() << " containers";
 }
 
+// Pool 0: the task's outcome comes back before its container is removed (the removal runs
+// behind it), the removal still happens, and a stop right after a task removes the
+// container it did not wait for.
+TEST_P(PoolTest, PoolZeroRemovesBehindItsTasksAndOnStop) {
+  auto pool = with_pool("bash", 0);
+  for (int task = 0; task < 3; ++task) {
+    EXPECT_EQ(pool->run("bash", "echo fresh\n").out, "fresh\n");
+  }
+  EXPECT_TRUE(wait_until([&] { return pool->containers().empty(); }, 30s, 20ms))
+      << pool->containers().size() << " containers";
+  EXPECT_EQ(pool->run("bash", "echo last\n").out, "last\n");
+  pool->backend().stop();
+  EXPECT_TRUE(pool->containers().empty()) << pool->containers().size() << " left after stop";
+}
+
 TEST_P(PoolTest, StopRemovesEveryContainer) {
   auto pool = with_pool("bash", 2);
   EXPECT_EQ(pool->run("bash", "echo hello\n").out, "hello\n");

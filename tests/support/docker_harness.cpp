@@ -9,6 +9,8 @@
 #include <string_view>
 #include <unistd.h>
 
+#include "wait.hpp"
+
 #include "planificador/backend/docker/docker_backend.hpp"
 
 namespace planificador::testing {
@@ -24,6 +26,9 @@ std::vector<Chunk> RecordingSink::chunks() const {
 }
 
 namespace {
+
+// How long a container removed behind its task's outcome may take to be gone.
+constexpr std::chrono::milliseconds k_removal_bound{30000};
 
 std::string unique_instance() {
   std::random_device random;
@@ -131,19 +136,26 @@ Outcome DockerHarness::run(const std::string& image, const std::string& code,
 }
 
 std::vector<backend::docker::ContainerSummary> DockerHarness::leftovers() const {
-  auto listed = m_engine->list_by_label("org.planificador.instance=" + m_instance);
   std::vector<backend::docker::ContainerSummary> left;
-  if (!listed) {
-    return left;
-  }
-  for (auto& container : *listed) {
-    // A runner's warm pool keeps its containers between tasks by design; stop() removes
-    // them (checked by the pool tests).
-    const auto task = container.labels.find("org.planificador.task");
-    if (task == container.labels.end() || task->second != "pool") {
-      left.push_back(std::move(container));
+  auto list = [&] {
+    left.clear();
+    auto listed = m_engine->list_by_label("org.planificador.instance=" + m_instance);
+    if (!listed) {
+      return true;  // the engine does not answer: nothing to report here
     }
-  }
+    for (auto& container : *listed) {
+      // A runner's warm pool keeps its containers between tasks by design; stop() removes
+      // them (checked by the pool tests).
+      const auto task = container.labels.find("org.planificador.task");
+      if (task == container.labels.end() || task->second != "pool") {
+        left.push_back(std::move(container));
+      }
+    }
+    return left.empty();
+  };
+  // A fresh container is removed behind its task's outcome (ContainerReaper): what counts is
+  // that it goes, within a bound.
+  (void)wait_until(list, k_removal_bound, std::chrono::milliseconds(50));
   return left;
 }
 

@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "planificador/backend/docker/container.hpp"
+#include "planificador/backend/docker/container_reaper.hpp"
 #include "planificador/backend/docker/engine_client.hpp"
 #include "planificador/backend/docker/orphan_sweeper.hpp"
 #include "planificador/backend/docker/outcome.hpp"
@@ -129,7 +130,8 @@ class DockerBackend final : public Backend {
         m_engine(config.docker.socket),
         m_state_dir(config.server.state_dir + "/" + m_instance),
         m_registry(uid_range_of(m_instance).first, uid_range_of(m_instance).second),
-        m_sweeper(m_engine, m_registry, m_instance) {}
+        m_sweeper(m_engine, m_registry, m_instance),
+        m_reaper(2 * config.server.workers) {}
 
   ~DockerBackend() override { stop(); }
 
@@ -172,6 +174,9 @@ class DockerBackend final : public Backend {
   std::map<const config::Runner*, std::unique_ptr<Pool>> m_pools;
   os::CgroupLayout m_cgroups;  // from the engine's GET /info
   Readiness m_readiness;
+  // Removes the fresh containers of pool 0 after their task (destroyed first: its
+  // containers use the engine client and the registry).
+  ContainerReaper m_reaper;
 };
 
 // The daemon's starter calls it again after a failure until the engine answers; a task
@@ -415,8 +420,11 @@ TaskResult DockerBackend::run_fresh(const TaskSpec& spec, OutputSink& sink,
   if (!container) {
     return container_failure(container.error(), spec.runner->image);
   }
-  return run_task(*container, spec, sink, cancel, m_config.output.chunk_bytes,
-                  m_config.output.flush_ms);
+  TaskResult result = run_task(*container, spec, sink, cancel, m_config.output.chunk_bytes,
+                               m_config.output.flush_ms);
+  // The outcome is known: the client need not wait for the removal.
+  m_reaper.retire(std::move(*container));
+  return result;
 }
 
 // One task on a warm container. The container goes back to the pool (which has it reset)
@@ -453,6 +461,7 @@ void DockerBackend::stop() {
   for (auto& entry : m_pools) {
     entry.second->stop();
   }
+  m_reaper.stop();
   for (const auto& id : m_registry.ids()) {
     if (auto removed = m_engine.remove(id); !removed) {
       spdlog::warn("remove container {}: {}", id.substr(0, 12), removed.error().message);

@@ -1,7 +1,6 @@
 #include "planificador/http/run_request.hpp"
 
 #include <array>
-#include <random>
 
 #include <nlohmann/json.hpp>
 
@@ -121,16 +120,6 @@ std::optional<protocol::TaskId> parse_task_id(std::string_view text) {
       return std::nullopt;
     }
     id.bytes.at(i) = static_cast<unsigned char>(high * 16 + low);
-  }
-  return id;
-}
-
-protocol::TaskId random_task_id() {
-  static constexpr std::string_view k_digits = "0123456789abcdef";
-  thread_local std::mt19937_64 generator{std::random_device{}()};
-  protocol::TaskId id;
-  for (auto& byte : id.bytes) {
-    byte = static_cast<unsigned char>(k_digits[generator() % k_digits.size()]);
   }
   return id;
 }

@@ -190,7 +190,7 @@ tl::expected<sched::Admitted, Refusal> admit_request(const ServerContext& contex
   if (!parsed) {
     return tl::unexpected(parsed.error());
   }
-  const protocol::TaskId id = parsed->id.value_or(random_task_id());
+  const protocol::TaskId id = parsed->id.value_or(protocol::TaskId::random());
   const std::string frame = protocol::encode(
       protocol::Submit{id, parsed->image, std::move(parsed->code), parsed->options_json});
   auto admission =

@@ -63,9 +63,6 @@ struct FleetRequest {
 // an error naming the bad argument or the unreadable file.
 [[nodiscard]] Result<std::optional<std::string>> options_json(const RunRequest& request);
 
-// Returns 32 random lowercase hex characters.
-[[nodiscard]] std::string random_task_id();
-
 // Submits the task, streams its output and returns planctl's exit status.
 [[nodiscard]] int run(const RunRequest& request);
 

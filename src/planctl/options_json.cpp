@@ -1,6 +1,5 @@
 #include <fstream>
 #include <iterator>
-#include <random>
 #include <sstream>
 
 #include "commands.hpp"
@@ -102,18 +101,6 @@ Result<std::optional<std::string>> options_json(const RunRequest& request) {
     return std::optional<std::string>();
   }
   return std::optional<std::string>(options.dump());
-}
-
-std::string random_task_id() {
-  static constexpr char k_digits[] = "0123456789abcdef";
-  std::random_device device;
-  std::mt19937_64 engine((static_cast<std::uint64_t>(device()) << 32) ^ device());
-  std::uniform_int_distribution<int> digit(0, 15);
-  std::string id;
-  for (int i = 0; i < 32; ++i) {
-    id += k_digits[digit(engine)];
-  }
-  return id;
 }
 
 }  // namespace planificador::planctl

@@ -138,7 +138,8 @@ int submit_and_stream(transport::Client& client, const RunRequest& request,
 }  // namespace
 
 int run(const RunRequest& request) {
-  const std::string id_text = request.id.empty() ? random_task_id() : request.id;
+  const std::string id_text =
+      request.id.empty() ? protocol::TaskId::random().printable() : request.id;
   const auto id = protocol::TaskId::from_bytes(id_text);
   if (!id) {
     std::cerr << "planctl: --id must be exactly 32 bytes, got " << id_text.size() << '\n';

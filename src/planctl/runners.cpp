@@ -110,7 +110,7 @@ int runners(const RunnersRequest& request) {
     std::cerr << "planctl: " << reachable.error().message << '\n';
     return k_exit_transport;
   }
-  const auto id = protocol::TaskId::from_bytes(random_task_id());
+  const std::optional<protocol::TaskId> id = protocol::TaskId::random();
   const auto deadline = Clock::now() + milliseconds(request.timeout_seconds);
   if (auto sent = (*client)->send(protocol::encode_runners_request(*id),
                                   milliseconds(request.timeout_seconds));

@@ -3,12 +3,14 @@
 // wrap around nor make us allocate more than the frame itself holds.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 
 #include <nlohmann/json.hpp>
 
 #include "planificador/protocol/codec.hpp"
+#include "planificador/protocol/runners.hpp"
 
 namespace planificador::protocol {
 namespace {
@@ -172,6 +174,21 @@ std::string_view to_string(DecodeErrorKind kind) {
       return "options_invalid";
   }
   return "unknown";
+}
+
+std::optional<TaskId> decode_runners_request(std::string_view frame) {
+  if (frame.size() != k_id_end || static_cast<unsigned char>(frame[0]) != k_runners_type) {
+    return std::nullopt;
+  }
+  return read_id(frame);
+}
+
+std::optional<std::pair<TaskId, std::string>> decode_runners_answer(std::string_view frame) {
+  if (frame.size() < k_id_end + 4 || static_cast<unsigned char>(frame[0]) != k_runners_type ||
+      read_u32(frame, k_id_end) != frame.size() - k_id_end - 4) {
+    return std::nullopt;
+  }
+  return std::pair{read_id(frame), std::string(frame.substr(k_id_end + 4))};
 }
 
 tl::expected<Inbound, DecodeError> decode_inbound(std::string_view frame,

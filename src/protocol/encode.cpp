@@ -3,6 +3,7 @@
 #include <variant>
 
 #include "planificador/protocol/codec.hpp"
+#include "planificador/protocol/runners.hpp"
 
 namespace planificador::protocol {
 namespace {
@@ -36,6 +37,14 @@ std::string encode_sized(MessageType type, const TaskId& id, std::string_view pa
 }
 
 }  // namespace
+
+std::string encode_runners_request(const TaskId& id) {
+  return start(static_cast<MessageType>(k_runners_type), id, 0);
+}
+
+std::string encode_runners_answer(const TaskId& id, std::string_view json) {
+  return encode_sized(static_cast<MessageType>(k_runners_type), id, json);
+}
 
 std::string encode(const Submit& message) {
   const bool ext = message.options.has_value();

@@ -1,9 +1,21 @@
 #include <algorithm>
 #include <cstring>
+#include <random>
+#include <string_view>
 
 #include "planificador/protocol/messages.hpp"
 
 namespace planificador::protocol {
+
+TaskId TaskId::random() {
+  static constexpr std::string_view k_digits = "0123456789abcdef";
+  thread_local std::mt19937_64 generator{std::random_device{}()};
+  TaskId id;
+  for (auto& byte : id.bytes) {
+    byte = static_cast<unsigned char>(k_digits[generator() % k_digits.size()]);
+  }
+  return id;
+}
 
 std::string TaskId::hex() const {
   constexpr std::string_view k_digits = "0123456789abcdef";

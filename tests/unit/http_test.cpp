@@ -83,8 +83,8 @@ TEST(TaskIdText, ReadsPrintableIdsAndHex) {
 }
 
 TEST(TaskIdText, RandomIdsAreHexAndDiffer) {
-  const auto first = random_task_id();
-  const auto second = random_task_id();
+  const auto first = protocol::TaskId::random();
+  const auto second = protocol::TaskId::random();
   EXPECT_NE(first, second);
   EXPECT_EQ(first.printable().find_first_not_of("0123456789abcdef"), std::string::npos);
   EXPECT_EQ(first.printable().size(), 32U);

@@ -39,9 +39,6 @@ struct RunRequest {
 // Returns the id `text` names: 32 printable ASCII characters but space, or 64 hex digits.
 [[nodiscard]] std::optional<protocol::TaskId> parse_task_id(std::string_view text);
 
-// Returns a new id of 32 random lowercase hex digits.
-[[nodiscard]] protocol::TaskId random_task_id();
-
 // Returns true when `bytes` is well-formed UTF-8 (no overlong forms, no surrogates).
 [[nodiscard]] bool is_utf8(std::string_view bytes);
 

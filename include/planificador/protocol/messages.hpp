@@ -23,6 +23,8 @@ struct TaskId {
   // Returns the id as printable text: the bytes themselves when all are printable ASCII
   // other than space, hex() otherwise.
   [[nodiscard]] std::string printable() const;
+  // Returns a new id of 32 random lowercase hex digits (printable() shows them as they are).
+  [[nodiscard]] static TaskId random();
   // Returns an id from exactly 32 bytes, or nullopt when `raw` has another length.
   [[nodiscard]] static std::optional<TaskId> from_bytes(std::string_view raw);
 

@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "planificador/protocol/codec.hpp"
+#include "planificador/protocol/runners.hpp"
 
 namespace planificador::testing {
 namespace {
@@ -197,6 +198,7 @@ bool answerable(const std::string& frame) {
 struct FuzzLedger {
   std::set<protocol::TaskId> expect_exit;     // readable SUBMITs: one EXITED each
   std::set<protocol::TaskId> expect_silence;  // dropped frames: nothing at all
+  std::set<protocol::TaskId> expect_runners;  // RUNNERS requests: one answer each
   std::size_t sent = 0, refused = 0, multipart = 0, oversize = 0;
 };
 
@@ -233,7 +235,12 @@ FuzzLedger run_fuzz(std::uint64_t seed, const std::string& intake_endpoint) {
     ++ledger.sent;
     for (const auto& part : frame.parts) {
       if (part.size() >= 33) {
-        const bool answered = frame.parts.size() == 1 && !frame.oversize && answerable(part);
+        const bool single = frame.parts.size() == 1 && !frame.oversize;
+        if (single && protocol::decode_runners_request(part)) {
+          ledger.expect_runners.insert(id_of(part));
+          continue;
+        }
+        const bool answered = single && answerable(part);
         (answered ? ledger.expect_exit : ledger.expect_silence).insert(id_of(part));
       }
     }
@@ -351,6 +358,8 @@ TEST(LiveFuzz, MalformedFramesForSixtySecondsWhileValidTasksSucceed) {
 
   ASSERT_TRUE(daemon->running()) << daemon->log().substr(0, 4000);
   EXPECT_EQ(events.undecodable(), 0U);
+  // A fuzz frame that happens to be a RUNNERS request (docs/protocol.md) gets its answer.
+  EXPECT_EQ(events.runners_answers(), ledger.expect_runners);
   const auto tasks = events.tasks();
   auto codes = check_fuzz_answers(tasks, ledger);
   std::string spread;

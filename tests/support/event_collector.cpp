@@ -3,6 +3,7 @@
 #include <variant>
 
 #include "planificador/protocol/codec.hpp"
+#include "planificador/protocol/runners.hpp"
 
 namespace planificador::testing {
 
@@ -51,11 +52,21 @@ void EventCollector::loop() {
   }
 }
 
+std::set<protocol::TaskId> EventCollector::runners_answers() const {
+  const std::scoped_lock lock(m_mutex);
+  return m_runners_answers;
+}
+
 void EventCollector::record(const zmq::message_t& message) {
   const std::uint64_t seq = ++m_frames;
   m_bytes += message.size();
   auto decoded = protocol::decode_outbound(message.to_string_view());
   if (!decoded) {
+    if (auto answer = protocol::decode_runners_answer(message.to_string_view())) {
+      const std::scoped_lock lock(m_mutex);
+      m_runners_answers.insert(answer->first);
+      return;
+    }
     ++m_undecodable;
     return;
   }

@@ -13,6 +13,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -71,6 +72,8 @@ class EventCollector {
   // Returns the number of frames received, and of those that did not decode.
   [[nodiscard]] std::uint64_t frames() const { return m_frames.load(); }
   [[nodiscard]] std::uint64_t undecodable() const { return m_undecodable.load(); }
+  // Returns the request ids of the RUNNERS answers received (docs/protocol.md).
+  [[nodiscard]] std::set<protocol::TaskId> runners_answers() const;
   [[nodiscard]] std::uint64_t bytes() const { return m_bytes.load(); }
 
  private:
@@ -88,6 +91,7 @@ class EventCollector {
   mutable std::mutex m_mutex;
   mutable std::condition_variable m_changed;
   std::map<protocol::TaskId, TaskRecord> m_tasks;
+  std::set<protocol::TaskId> m_runners_answers;
   std::size_t m_exited = 0;
   std::thread m_thread;
 };

@@ -324,7 +324,10 @@ Result<bool> Cgroup::memory_pinned_at_limit() const {
   if (!usage || !limit) {
     return tl::unexpected(!usage ? usage.error() : limit.error());
   }
-  return *limit > 0 && *usage >= *limit - *limit / 16;
+  // A thrashing program's usage dips for an instant each time the kernel reclaims a batch
+  // of its pages, so the exec's peak counts as much as the reading of now.
+  const std::uint64_t highest = std::max(*usage, raw_memory_peak().value_or(0));
+  return *limit > 0 && highest >= *limit - *limit / 16;
 }
 
 void Cgroup::open_files() {
@@ -345,17 +348,19 @@ Result<std::uint64_t> Cgroup::page_cache_bytes() const {
   });
 }
 
-Result<std::uint64_t> Cgroup::memory_peak_bytes() const {
-  Result<std::uint64_t> peak = fail("no peak");
+Result<std::uint64_t> Cgroup::raw_memory_peak() const {
   if (m_paths.version == CgroupVersion::v1) {
-    peak = read_kept(m_peak, m_paths.memory + "/memory.max_usage_in_bytes", O_RDWR)
-               .and_then(parse_number)
-               .map([this](std::uint64_t raw) { return std::max(raw, m_seen_peak); });
-  } else {
-    const std::string path = m_paths.memory + "/memory.peak";
-    peak = m_peak ? read_fd(m_peak.get(), path).and_then(parse_number)
-                  : read_file(path).and_then(parse_number);
+    return read_kept(m_peak, m_paths.memory + "/memory.max_usage_in_bytes", O_RDWR)
+        .and_then(parse_number)
+        .map([this](std::uint64_t raw) { return std::max(raw, m_seen_peak); });
   }
+  const std::string path = m_paths.memory + "/memory.peak";
+  return m_peak ? read_fd(m_peak.get(), path).and_then(parse_number)
+                : read_file(path).and_then(parse_number);
+}
+
+Result<std::uint64_t> Cgroup::memory_peak_bytes() const {
+  auto peak = raw_memory_peak();
   if (!peak) {
     return peak;
   }

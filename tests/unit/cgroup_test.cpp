@@ -296,6 +296,23 @@ TEST_F(FakeV1Memory, EarlierTasksPageCacheIsNotTheTasksPeak) {
   EXPECT_EQ(group.memory_peak_bytes().value_or(0), 6U);
 }
 
+// A thrashing program's usage dips below the limit for an instant whenever the kernel
+// reclaims a batch of its pages; the exec's peak says it was pinned there all the same.
+TEST_F(FakeV1Memory, PinnedAtTheLimitByUsageNowOrByThePeak) {
+  constexpr std::uint64_t k_limit = 1600;
+  set("memory.limit_in_bytes", k_limit);
+  auto group = cgroup();
+  ASSERT_TRUE(group.reset_memory_peak());
+  set("memory.usage_in_bytes", 1000);
+  set("memory.max_usage_in_bytes", 1400);
+  EXPECT_EQ(group.memory_pinned_at_limit().value_or(true), false) << "never near the limit";
+  set("memory.max_usage_in_bytes", k_limit);
+  EXPECT_EQ(group.memory_pinned_at_limit().value_or(false), true) << "the peak reached it";
+  set("memory.usage_in_bytes", k_limit - k_limit / 16);
+  set("memory.max_usage_in_bytes", 1000);
+  EXPECT_EQ(group.memory_pinned_at_limit().value_or(false), true) << "usage is there now";
+}
+
 // Returns how many descriptors this process has open.
 std::size_t open_descriptors() {
   return static_cast<std::size_t>(std::distance(

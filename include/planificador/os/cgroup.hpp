@@ -101,10 +101,11 @@ class Cgroup {
   // memory.failcnt, v2 the `max` line of memory.events): each time the kernel had to
   // reclaim before it could charge.
   [[nodiscard]] Result<std::uint64_t> memory_limit_hits() const;
-  // Returns true when the cgroup's memory is pinned at its limit now: usage within 1/16 of
-  // it (v1 memory.usage_in_bytes against memory.limit_in_bytes, v2 memory.current
-  // against memory.max). A program there that runs out of time is thrashing on the
-  // little it can still reclaim, and the memory limit is what ended it.
+  // Returns true when the cgroup's memory is pinned at its limit: usage now, or its peak
+  // since reset_memory_peak(), within 1/16 of it (v1 memory.usage_in_bytes and
+  // memory.max_usage_in_bytes against memory.limit_in_bytes, v2 memory.current and
+  // memory.peak against memory.max). A program there that runs out of time is thrashing
+  // on the little it can still reclaim, and the memory limit is what ended it.
   [[nodiscard]] Result<bool> memory_pinned_at_limit() const;
 
   // Opens the kept descriptors now rather than at the first read, so that a container
@@ -115,6 +116,8 @@ class Cgroup {
   [[nodiscard]] const CgroupPaths& paths() const { return m_paths; }
 
  private:
+  // The peak usage since reset_memory_peak(), page cache included.
+  [[nodiscard]] Result<std::uint64_t> raw_memory_peak() const;
   CgroupPaths m_paths;
   // Opened on first use and kept (the container's cgroup is read a few times per task).
   mutable Fd m_cpu;   // cpuacct.usage (v1), cpu.stat (v2)

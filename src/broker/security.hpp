@@ -1,16 +1,17 @@
 #pragma once
-// The broker's CURVE (RFC 26) keys and its ZAP handler (RFC 27): which sockets are CURVE
-// servers, and which client keys each accepts. Internal to the broker module.
+// The broker's CURVE (RFC 26) keys and the ZAP domains (RFC 27) of its sockets: which
+// sockets are CURVE servers, and which client keys each accepts. Internal to the broker
+// module; the handler itself is transport's (curve::ZapHandler).
 
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
-
-#include <zmq.hpp>
+#include <vector>
 
 #include "planificador/config/broker_config.hpp"
 #include "planificador/transport/curve_keys.hpp"
+#include "planificador/transport/zap.hpp"
 #include "planificador/util/result.hpp"
 
 namespace planificador::broker {
@@ -32,30 +33,8 @@ struct Security {
 // line) that is missing or wrong, or naming the key that a CURVE socket needs.
 [[nodiscard]] Result<Security> load_security(const config::CurveSection& curve);
 
-// Makes `socket` a CURVE server with the broker's keys, in ZAP domain `domain`.
-void make_curve_server(zmq::socket_t& socket, const transport::curve::KeyPair& keys,
-                       std::string_view domain);
-
-// Answers ZAP requests on inproc://zeromq.zap.01 of the broker's context. Served on the
-// broker's loop thread; a refused key is logged in Z85.
-class ZapHandler {
- public:
-  // Binds the handler; it must exist before any CURVE socket is bound. Returns an Error
-  // when the endpoint cannot be bound.
-  [[nodiscard]] static Result<std::unique_ptr<ZapHandler>> open(zmq::context_t& context,
-                                                                const Security& security);
-
-  // Returns the REP socket, for the loop's poll.
-  [[nodiscard]] zmq::socket_t& socket() noexcept { return m_socket; }
-  // Answers every request waiting, without blocking.
-  void serve();
-
- private:
-  ZapHandler(zmq::context_t& context, const Security& security);
-  void answer(const std::vector<zmq::message_t>& request);
-
-  zmq::socket_t m_socket;
-  const Security& m_security;
-};
+// Returns the ZAP domains of the broker's CURVE sockets: the workers' and the clients'
+// (curve::ZapHandler), each with its allow-list.
+[[nodiscard]] std::vector<transport::curve::ZapDomain> zap_domains(const Security& security);
 
 }  // namespace planificador::broker

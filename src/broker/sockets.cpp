@@ -62,13 +62,13 @@ void set_client_options(Sockets& sockets, const config::BrokerConfig& config,
   if (!security.clients_curve) {
     return;
   }
-  make_curve_server(sockets.intake, *security.keys, k_clients_domain);
-  make_curve_server(sockets.events, *security.keys, k_clients_domain);
+  transport::curve::make_server(sockets.intake, *security.keys, k_clients_domain);
+  transport::curve::make_server(sockets.events, *security.keys, k_clients_domain);
   if (sockets.control) {
-    make_curve_server(*sockets.control, *security.keys, k_clients_domain);
+    transport::curve::make_server(*sockets.control, *security.keys, k_clients_domain);
   }
   if (sockets.admin) {
-    make_curve_server(*sockets.admin, *security.keys, k_clients_domain);
+    transport::curve::make_server(*sockets.admin, *security.keys, k_clients_domain);
   }
 }
 
@@ -83,7 +83,7 @@ void set_link_options(zmq::socket_t& workers, const Security& security) {
   workers.set(zmq::sockopt::rcvhwm, k_link_receive_hwm);
   workers.set(zmq::sockopt::linger, k_link_linger_ms);
   if (security.workers_curve) {
-    make_curve_server(workers, *security.keys, k_workers_domain);
+    transport::curve::make_server(workers, *security.keys, k_workers_domain);
   }
 }
 
@@ -104,7 +104,7 @@ Result<std::unique_ptr<Sockets>> open_sockets(const config::BrokerConfig& config
                                               const Security& security) {
   auto sockets = std::make_unique<Sockets>();
   if (security.workers_curve || security.clients_curve) {
-    auto zap = ZapHandler::open(sockets->context, security);
+    auto zap = transport::curve::ZapHandler::open(sockets->context, zap_domains(security));
     PLAN_TRY(zap);
     sockets->zap = std::move(*zap);
   }

@@ -17,7 +17,8 @@ namespace planificador::broker {
 
 struct Sockets {
   zmq::context_t context{1};
-  std::unique_ptr<ZapHandler> zap;  // bound first: CURVE sockets ask it about every peer
+  std::unique_ptr<transport::curve::ZapHandler>
+      zap;  // bound first: CURVE sockets ask it about every peer
   zmq::socket_t intake{context, zmq::socket_type::pull};
   zmq::socket_t events{context, zmq::socket_type::push};
   zmq::socket_t workers{context, zmq::socket_type::router};

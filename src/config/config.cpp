@@ -55,6 +55,7 @@ void read_server(Section& s, Server& out) {
   out.pool = out.workers;
   s.integer("pool", k_pool, out.pool);
   s.string("broker", out.broker, rules::optional_endpoint);
+  s.string("clients", out.clients, rules::optional_endpoint);
   if (out.executor.empty()) out.executor = rules::host_name();
 }
 
@@ -75,6 +76,25 @@ void check_link_keys(Section& link, const Config& config, std::size_t broker_lin
        {std::pair{"key", &config.link.key}, std::pair{"broker_key", &config.link.broker_key}}) {
     if (!value->empty()) continue;
     link.problem(link.present() ? link.line_of_key(key) : broker_line, key, k_what);
+  }
+}
+
+void read_curve(Section& s, SocketCurve& out, const Server& server) {
+  s.string("key", out.key, rules::optional_absolute_path);
+  s.string("clients_allow", out.clients_allow, rules::optional_absolute_path);
+  out.key_line = s.line_of_key("key");
+  out.clients_allow_line = s.line_of_key("clients_allow");
+  if (out.key.empty() && out.clients_allow.empty()) return;
+  if (out.clients_allow.empty()) {
+    s.problem(out.key_line, "clients_allow",
+              "required when curve.key is set (the public keys of the clients allowed)");
+  } else if (out.key.empty()) {
+    s.problem(out.clients_allow_line, "key",
+              "required when curve.clients_allow is set (write one with `planctl keygen NAME`)");
+  } else if (server.connect || !server.broker.empty()) {
+    s.problem(out.clients_allow_line, "clients_allow",
+              server.connect ? "a daemon with server.connect = true binds no socket to guard"
+                             : "a fleet member binds no socket to guard: set it on the broker");
   }
 }
 
@@ -229,6 +249,7 @@ Config read_config(const toml::table& root, Problems& problems) {
     read_link(s, config.link);
     check_link_keys(s, config, broker_line);
   });
+  read_section(top, "curve", [&](Section& s) { read_curve(s, config.curve, config.server); });
   read_section(top, "http", [&](Section& s) { read_http(s, config.http, config.server); });
   read_section(top, "output", [&](Section& s) { read_output(s, config.output); });
   read_section(top, "docker", [&](Section& s) { read_docker(s, config.docker); });

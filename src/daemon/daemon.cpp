@@ -54,10 +54,12 @@ Result<os::SignalFd> block_signals() {
   return os::SignalFd::block_and_open({SIGTERM, SIGINT});
 }
 
-transport::TransportOptions transport_options(const config::Config& config) {
+transport::TransportOptions transport_options(const config::Config& config,
+                                              const std::optional<transport::ServerCurve>& curve) {
   transport::TransportOptions options;
   options.endpoints = {config.server.intake, config.server.events, config.server.control,
-                       config.server.connect};
+                       config.server.connect, config.server.clients};
+  options.curve = curve;
   options.max_inbound_bytes = sched::max_frame_bytes(sched::decode_limits(config));
   options.flush_timeout = k_flush_timeout;
   return options;
@@ -65,7 +67,8 @@ transport::TransportOptions transport_options(const config::Config& config) {
 
 // Drains the scheduler; if that is stuck behind an absent events consumer longer than the
 // grace period plus the flush timeout, gives up on the undelivered events.
-void drain(sched::Scheduler& scheduler, transport::EventQueue& events, const os::SignalFd& signals,
+void drain(sched::Scheduler& scheduler, transport::EventQueue& events,
+           transport::ClientOutbox& outbox, const os::SignalFd& signals,
            std::chrono::milliseconds grace) {
   auto done = std::async(std::launch::async, [&] { scheduler.drain(grace); });
   const auto deadline = std::chrono::steady_clock::now() + grace + k_flush_timeout;
@@ -75,12 +78,17 @@ void drain(sched::Scheduler& scheduler, transport::EventQueue& events, const os:
       spdlog::warn("{}: no longer waiting for the events consumer",
                    again != 0 ? "second signal" : "drain timed out");
       events.close();
+      outbox.close();
       break;
     }
   }
   done.wait();
   if (events.discarded() != 0) {
     spdlog::error("{} events were discarded at shutdown", events.discarded());
+  }
+  if (outbox.discarded() != 0) {
+    spdlog::warn("{} events for client connections that were gone were discarded",
+                 outbox.discarded());
   }
 }
 
@@ -168,12 +176,18 @@ struct Setup {
   backend::Backend& backend;
   BackendStarter& starter;
   transport::EventQueue& events;
+  transport::ClientOutbox& outbox;  // the client endpoint's, in direct mode
 };
 
 // The scheduler's sink and the HTTP API's state, which both modes share: the events of
-// HTTP tasks go to their requests, every other event to the events queue.
+// HTTP tasks go to their requests, those of a client connection's tasks to it, every
+// other event to the events queue.
 struct Intakes {
-  explicit Intakes(Setup& setup) : queue(setup.events), sink(queue, hub), metrics(setup.config) {}
+  explicit Intakes(Setup& setup)
+      : queue(setup.events),
+        clients(queue, setup.outbox),
+        sink(clients, hub),
+        metrics(setup.config) {}
 
   // Adds the metrics' counter to `options`.
   void count(sched::SchedulerOptions& options) {
@@ -206,27 +220,21 @@ struct Intakes {
   }
 
   QueueSink queue;
+  ClientSink clients;
   http::TaskHub hub;
   http::RoutingSink sink;
   http::Metrics metrics;
   std::unique_ptr<http::Server> server;
 };
 
-// Answers a RUNNERS request (docs/protocol.md) on the events socket; false for any other
-// frame. From the transport thread, so never blocking: with the events queue full (nobody
-// reads them) the request is dropped, as the client that sent it reads no answer anyway.
-bool answer_runners(Setup& setup, std::string_view frame) {
+// Returns the answer to a RUNNERS request (docs/protocol.md), nullopt for any other frame.
+std::optional<std::string> answer_runners(const config::Config& config, std::string_view frame) {
   const auto id = protocol::decode_runners_request(frame);
   if (!id) {
-    return false;
+    return std::nullopt;
   }
-  if (!setup.events.has_room()) {
-    spdlog::warn("dropped RUNNERS request {}: the events queue is full", id->printable());
-    return true;
-  }
-  setup.events.push_now(protocol::encode_runners_answer(*id, http::runners_json(setup.config)));
   spdlog::debug("answered RUNNERS request {}", id->printable());
-  return true;
+  return protocol::encode_runners_answer(*id, http::runners_json(config));
 }
 
 // Ends a daemon whose surface failed to open before it served.
@@ -246,9 +254,10 @@ int wait_for_signal(const os::SignalFd& signals) {
 }
 
 // Serves intake, events and control itself (SPEC §1).
-int serve_direct(Setup& setup) {
+int serve_direct(Setup& setup, const std::optional<transport::ServerCurve>& curve) {
   const auto& config = setup.config;
-  auto opened = transport::Transport::open(transport_options(config), setup.events);
+  auto opened =
+      transport::Transport::open(transport_options(config, curve), setup.events, &setup.outbox);
   if (!opened) {
     spdlog::critical("{}", opened.error().message);
     setup.starter.stop();
@@ -264,8 +273,9 @@ int serve_direct(Setup& setup) {
   if (!intakes.open_http(setup, scheduler, "")) {
     return give_up(setup, scheduler);
   }
-  FrameBridge handler(scheduler,
-                      [&setup](std::string_view frame) { return answer_runners(setup, frame); });
+  FrameBridge handler(
+      scheduler, &setup.events,
+      [&config](std::string_view frame) { return answer_runners(config, frame); }, &setup.outbox);
   std::thread transport_thread(
       [&] { util::guarded("transport", [&] { transport.run(handler); }); });
   spdlog::info("planificador {} serving as `{}` (instance {}), {} workers", PLANIFICADOR_VERSION,
@@ -276,7 +286,8 @@ int serve_direct(Setup& setup) {
   handler.close_intake();
   transport.wake();
   setup.starter.stop();
-  drain(scheduler, setup.events, setup.signals, std::chrono::milliseconds(config.server.grace_ms));
+  drain(scheduler, setup.events, setup.outbox, setup.signals,
+        std::chrono::milliseconds(config.server.grace_ms));
   intakes.stop_http();
   transport.stop();
   transport_thread.join();
@@ -333,7 +344,8 @@ int serve_fleet(Setup& setup, const std::optional<transport::LinkCurve>& curve) 
   spdlog::info("{}: draining (grace {} ms)", strsignal(signal_number), config.server.grace_ms);
   link.drain();
   setup.starter.stop();
-  drain(scheduler, setup.events, setup.signals, std::chrono::milliseconds(config.server.grace_ms));
+  drain(scheduler, setup.events, setup.outbox, setup.signals,
+        std::chrono::milliseconds(config.server.grace_ms));
   intakes.stop_http();
   link.stop();
   link_thread.join();
@@ -388,7 +400,7 @@ Result<os::Fd> lock_instance(const std::string& state_dir, const std::string& in
 
 }  // namespace
 
-int run(const config::Config& config, const std::optional<transport::LinkCurve>& curve) {
+int run(const config::Config& config, const Keys& keys) {
   auto signals = block_signals();
   if (!signals) {
     spdlog::critical("{}", signals.error().message);
@@ -413,8 +425,10 @@ int run(const config::Config& config, const std::optional<transport::LinkCurve>&
   auto backend = backend::docker::make_docker_backend(config, instance);
   BackendStarter starter(*backend);
   transport::EventQueue events(k_event_queue_frames);
-  Setup setup{config, *signals, executor, instance, *backend, starter, events};
-  const int status = config.server.broker.empty() ? serve_direct(setup) : serve_fleet(setup, curve);
+  transport::ClientOutbox outbox(k_event_queue_frames);
+  Setup setup{config, *signals, executor, instance, *backend, starter, events, outbox};
+  const int status = config.server.broker.empty() ? serve_direct(setup, keys.sockets)
+                                                  : serve_fleet(setup, keys.link);
   return thread_failure.load() ? util::k_thread_failure_status : status;
 }
 

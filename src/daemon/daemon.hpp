@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "planificador/config/config.hpp"
+#include "planificador/transport/transport.hpp"
 #include "planificador/transport/worker_link.hpp"
 #include "planificador/util/result.hpp"
 
@@ -18,18 +19,23 @@ namespace planificador::daemon {
 // while a restart with the same config reaps what the previous run left.
 [[nodiscard]] std::string instance_name(const config::Config& config);
 
-// Returns the worker link's CURVE keys from the files [link] names: nullopt without a
-// server.broker or with link.plaintext; an Error "<source>:<line>: link.key: <why>" (or
-// link.broker_key) when a file does not load.
-[[nodiscard]] Result<std::optional<transport::LinkCurve>> link_curve(const config::Config& config,
-                                                                     std::string_view source);
+// The CURVE keys the daemon runs with, loaded from the files the config names.
+struct Keys {
+  std::optional<transport::LinkCurve> link;       // the worker link's; nullopt: plaintext
+  std::optional<transport::ServerCurve> sockets;  // [curve]'s; nullopt: no CURVE
+};
 
-// Runs the daemon until SIGTERM or SIGINT and drains it: serving intake, events and control
-// itself, or as a member of server.broker's fleet with `curve` (nullopt: plaintext).
-// `config` is as config::load() returns it (server.executor set: its name everywhere).
+// Returns the keys of [link] and [curve]: the link's only with a server.broker and without
+// link.plaintext, the sockets' only with curve.clients_allow. An Error reads
+// "<source>:<line>: link.key: <why>" (or link.broker_key, curve.key, curve.clients_allow)
+// when a file does not load.
+[[nodiscard]] Result<Keys> load_keys(const config::Config& config, std::string_view source);
+
+// Runs the daemon until SIGTERM or SIGINT and drains it: serving intake, events, control
+// and the client endpoint itself, or as a member of server.broker's fleet. `config` is as
+// config::load() returns it (server.executor set: its name everywhere).
 // Returns the process exit status: 0 after a clean drain, 1 when the sockets cannot be set
 // up.
-[[nodiscard]] int run(const config::Config& config,
-                      const std::optional<transport::LinkCurve>& curve = std::nullopt);
+[[nodiscard]] int run(const config::Config& config, const Keys& keys = {});
 
 }  // namespace planificador::daemon

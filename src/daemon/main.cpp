@@ -20,9 +20,9 @@ int check_config(const std::string& path) {
     std::cerr << config.error().message << '\n';
     return k_usage_error;
   }
-  // The link's key files are part of the configuration an operator checks.
-  if (auto curve = planificador::daemon::link_curve(*config, path); !curve) {
-    std::cerr << curve.error().message << '\n';
+  // The key files are part of the configuration an operator checks.
+  if (auto keys = planificador::daemon::load_keys(*config, path); !keys) {
+    std::cerr << keys.error().message << '\n';
     return k_usage_error;
   }
   std::cout << path << ": ok\n";
@@ -45,13 +45,13 @@ int main(int argc, char** argv) {
           std::cerr << config.error().message << '\n';
           return program::k_usage_error;
         }
-        auto curve = planificador::daemon::link_curve(*config, path);
-        if (!curve) {
-          std::cerr << curve.error().message << '\n';
+        auto keys = planificador::daemon::load_keys(*config, path);
+        if (!keys) {
+          std::cerr << keys.error().message << '\n';
           return program::k_usage_error;
         }
         program::set_up_logging("planificador", log_level.empty() ? config->log.level : log_level);
-        return planificador::daemon::run(*config, *curve);
+        return planificador::daemon::run(*config, *keys);
       }};
   return program::serve_main(daemon, argc, argv);
 }

@@ -1,6 +1,7 @@
 #pragma once
 // planctl's subcommands, behind the command line parsed in main.cpp.
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,6 +26,18 @@ struct CurveFiles {
   std::string key;         // this client's .key (both keys)
 };
 
+// Where a command finds the daemon: its client endpoint, or SPEC's sockets.
+struct Endpoints {
+  std::string endpoint = "tcp://127.0.0.1:5559";  // the client endpoint (server.clients)
+  std::string intake = "tcp://127.0.0.1:5555";
+  std::string events = "tcp://127.0.0.1:5556";
+  bool spec_sockets = false;  // --intake or --events given: use them instead
+};
+
+// Connects to the client endpoint, or to intake and events (and `control`, if any).
+[[nodiscard]] Result<std::unique_ptr<transport::Client>> connect(
+    const Endpoints& endpoints, const std::string& control, const transport::CurveClient& curve);
+
 struct RunRequest {
   std::string image;
   std::string code_path;  // "-" = standard input
@@ -34,9 +47,8 @@ struct RunRequest {
   std::vector<std::string> args;
   std::vector<std::string> env;  // KEY=VALUE
   bool report = false;
-  std::string intake;
-  std::string events;
-  std::string control;         // where Ctrl-C sends its CANCEL; empty = intake
+  Endpoints endpoints;
+  std::string control;         // where Ctrl-C sends its CANCEL; empty = where the SUBMIT went
   double timeout_seconds = 0;  // 0 = wait for ever
   double connect_seconds = 5;  // how long intake may take to answer at all
   std::string id;              // 32 characters; empty = random hex
@@ -44,8 +56,7 @@ struct RunRequest {
 };
 
 struct RunnersRequest {
-  std::string intake;
-  std::string events;
+  Endpoints endpoints;
   bool json = false;           // print the daemon's JSON as it is
   double timeout_seconds = 5;  // for the answer, once intake answers
   double connect_seconds = 5;  // for intake to answer at all

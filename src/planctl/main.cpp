@@ -8,29 +8,55 @@
 
 namespace {
 
-// The options of every subcommand that may talk to a broker with curve.clients_allow set.
+// The options of every subcommand that may talk to a daemon or broker whose sockets
+// require CURVE (curve.clients_allow).
 void add_curve_options(CLI::App& command, planificador::planctl::CurveFiles& files) {
   command.add_option("--curve-server-key", files.server_key,
-                     "the broker's public key file (NAME.pub): talk CURVE to it");
+                     "the daemon's or broker's public key file (NAME.pub): talk CURVE to it");
   command.add_option("--curve-key", files.key, "this client's key pair file (NAME.key)");
+}
+
+// --endpoint, or --intake and --events: the client endpoint unless one of the two is given
+// (see the callback in main(), which sets spec_sockets).
+struct EndpointOptions {
+  CLI::Option* intake;
+  CLI::Option* events;
+};
+
+EndpointOptions add_endpoint_options(CLI::App& command,
+                                     planificador::planctl::Endpoints& endpoints) {
+  command
+      .add_option("--endpoint", endpoints.endpoint,
+                  "the daemon's client endpoint (server.clients): only this client's events")
+      ->capture_default_str();
+  auto* intake = command.add_option("--intake", endpoints.intake,
+                                    "use SPEC's intake instead of the client endpoint");
+  auto* events = command.add_option("--events", endpoints.events,
+                                    "use SPEC's events instead of the client endpoint");
+  intake->capture_default_str();
+  events->capture_default_str();
+  return {intake, events};
+}
+
+void choose_sockets(const EndpointOptions& options, planificador::planctl::Endpoints& endpoints) {
+  endpoints.spec_sockets = options.intake->count() > 0 || options.events->count() > 0;
 }
 
 }  // namespace
 
-// planctl runners [--intake EP --events EP] [--json] [--timeout S] [--connect-timeout S].
-CLI::App* add_runners_command(CLI::App& app, planificador::planctl::RunnersRequest& request) {
-  request.intake = "tcp://127.0.0.1:5555";
-  request.events = "tcp://127.0.0.1:5556";
+// planctl runners [--endpoint EP | --intake EP --events EP] [--json] [--timeout S]
+// [--connect-timeout S].
+CLI::App* add_runners_command(CLI::App& app, planificador::planctl::RunnersRequest& request,
+                              EndpointOptions& sockets) {
   auto* runners =
       app.add_subcommand("runners", "list what a daemon runs: patterns, images, limits");
-  runners->add_option("--intake", request.intake, "intake endpoint")->capture_default_str();
-  runners->add_option("--events", request.events, "events endpoint")->capture_default_str();
+  sockets = add_endpoint_options(*runners, request.endpoints);
   runners->add_flag("--json", request.json, "print the daemon's JSON answer as it is");
   runners->add_option("--timeout", request.timeout_seconds, "seconds to wait for the answer")
       ->capture_default_str();
   runners
       ->add_option("--connect-timeout", request.connect_seconds,
-                   "seconds to wait for intake to answer at all; then exit 1")
+                   "seconds to wait for the daemon to answer at all; then exit 1")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   add_curve_options(*runners, request.curve);
@@ -49,8 +75,6 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("planctl ") + PLANIFICADOR_VERSION);
 
   planctl::RunRequest request;
-  request.intake = "tcp://127.0.0.1:5555";
-  request.events = "tcp://127.0.0.1:5556";
   auto* run = app.add_subcommand("run", "submit a program and stream its output");
   run->add_option("--image", request.image, "image field, e.g. python, c, cpp, bash, node")
       ->required();
@@ -62,12 +86,12 @@ int main(int argc, char** argv) {
   run->add_option("--arg", request.args, "argument appended to the run command (repeatable)");
   run->add_option("--env", request.env, "environment variable KEY=VALUE (repeatable)");
   run->add_flag("--report", request.report, "ask for the REPORT and print it to stderr");
-  run->add_option("--intake", request.intake, "intake endpoint")->capture_default_str();
-  run->add_option("--events", request.events, "events endpoint")->capture_default_str();
-  run->add_option("--control", request.control, "send Ctrl-C's CANCEL here instead of intake");
+  const auto run_sockets = add_endpoint_options(*run, request.endpoints);
+  run->add_option("--control", request.control,
+                  "with --intake: send Ctrl-C's CANCEL here instead of intake");
   run->add_option("--timeout", request.timeout_seconds, "seconds to wait for the task");
   run->add_option("--connect-timeout", request.connect_seconds,
-                  "seconds to wait for intake to answer at all; then exit 1")
+                  "seconds to wait for the daemon to answer at all; then exit 1")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   run->add_option("--id", request.id, "task id, 32 characters (default: random hex)");
@@ -84,7 +108,8 @@ int main(int argc, char** argv) {
   add_curve_options(*cancel, cancel_curve);
 
   planctl::RunnersRequest runners_request;
-  auto* runners = add_runners_command(app, runners_request);
+  EndpointOptions runners_sockets{};
+  auto* runners = add_runners_command(app, runners_request, runners_sockets);
 
   planctl::FleetRequest fleet_request;
   fleet_request.admin = "tcp://127.0.0.1:5558";
@@ -110,12 +135,14 @@ int main(int argc, char** argv) {
     return app.exit(error) == 0 ? 0 : planctl::k_exit_usage;
   }
   if (run->parsed()) {
+    choose_sockets(run_sockets, request.endpoints);
     return planctl::run(request);
   }
   if (keygen->parsed()) {
     return planctl::keygen(key_prefix, key_comment);
   }
   if (runners->parsed()) {
+    choose_sockets(runners_sockets, runners_request.endpoints);
     return planctl::runners(runners_request);
   }
   if (fleet->parsed()) {

@@ -110,13 +110,16 @@ int submit_and_stream(transport::Client& client, const RunRequest& request,
     std::cerr << "planctl: " << sent.error().message << '\n';
     return k_exit_transport;
   }
+  // On the client endpoint the CANCEL goes where the SUBMIT went: only that connection's
+  // CANCEL ends the task.
+  const bool via_control = request.endpoints.spec_sockets && !request.control.empty();
   while (!outcome.exit_code) {
     if (g_interrupted != 0) {
-      cancel_and_wait(client, id, !request.control.empty(), outcome);
+      cancel_and_wait(client, id, via_control, outcome);
       return k_exit_interrupted;
     }
     if (request.timeout_seconds > 0 && std::chrono::steady_clock::now() - started > limit) {
-      cancel_and_wait(client, id, !request.control.empty(), outcome);
+      cancel_and_wait(client, id, via_control, outcome);
       std::cerr << "planctl: timed out\n";
       return k_exit_timed_out;
     }
@@ -137,6 +140,15 @@ int submit_and_stream(transport::Client& client, const RunRequest& request,
 
 }  // namespace
 
+Result<std::unique_ptr<transport::Client>> connect(const Endpoints& endpoints,
+                                                   const std::string& control,
+                                                   const transport::CurveClient& curve) {
+  if (endpoints.spec_sockets) {
+    return transport::Client::connect(endpoints.intake, endpoints.events, control, curve);
+  }
+  return transport::Client::connect_endpoint(endpoints.endpoint, curve);
+}
+
 int run(const RunRequest& request) {
   const std::string id_text =
       request.id.empty() ? protocol::TaskId::random().printable() : request.id;
@@ -156,7 +168,7 @@ int run(const RunRequest& request) {
     std::cerr << "planctl: " << curve.error().message << '\n';
     return k_exit_usage;
   }
-  auto client = transport::Client::connect(request.intake, request.events, request.control, *curve);
+  auto client = connect(request.endpoints, request.control, *curve);
   if (!client) {
     std::cerr << "planctl: " << client.error().message << '\n';
     return k_exit_transport;

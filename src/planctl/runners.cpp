@@ -100,7 +100,7 @@ int runners(const RunnersRequest& request) {
     std::cerr << "planctl: " << curve.error().message << '\n';
     return k_exit_usage;
   }
-  auto client = transport::Client::connect(request.intake, request.events, "", *curve);
+  auto client = connect(request.endpoints, "", *curve);
   if (!client) {
     std::cerr << "planctl: " << client.error().message << '\n';
     return k_exit_transport;
@@ -126,7 +126,9 @@ int runners(const RunnersRequest& request) {
   if (*answer) {
     return print_answer(**answer, request.json);
   }
-  std::cerr << "planctl: no RUNNERS answer from " << request.intake << " within "
+  const auto& endpoints = request.endpoints;
+  std::cerr << "planctl: no RUNNERS answer from "
+            << (endpoints.spec_sockets ? endpoints.intake : endpoints.endpoint) << " within "
             << request.timeout_seconds
             << " s (a daemon older than RUNNERS, or a fleet broker, drops the request)\n";
   return k_exit_transport;

@@ -75,7 +75,7 @@ Scheduler::Scheduler(const config::Config& config, backend::Backend& backend, Ev
 
 Scheduler::~Scheduler() { drain(std::chrono::milliseconds(0)); }
 
-void Scheduler::handle_frame(std::string_view frame, bool from_control) {
+bool Scheduler::handle_frame(std::string_view frame, bool from_control) {
   bool draining = false;
   {
     const std::lock_guard lock(m_mutex);
@@ -84,41 +84,45 @@ void Scheduler::handle_frame(std::string_view frame, bool from_control) {
   auto admission = admit(frame, m_config, m_options.decode, from_control, draining);
   if (auto* dropped = std::get_if<Dropped>(&admission)) {
     spdlog::warn("dropped a {} frame: {}", from_control ? "control" : "intake", dropped->reason);
-    return;
+    return false;
   }
   if (auto* cancel_message = std::get_if<protocol::Cancel>(&admission)) {
     cancel(cancel_message->id);
-    return;
+    return false;
   }
   auto warn_duplicate = [](const protocol::TaskId& id) {
     spdlog::warn("dropped SUBMIT for task {}: a task with this id is still queued or running",
                  id.printable());
+    return false;
   };
   if (auto* admitted = std::get_if<Admitted>(&admission)) {
     const protocol::TaskId id = admitted->spec.id;
     const bool extended = admitted->extended;
     switch (submit(std::move(*admitted))) {
       case SubmitOutcome::queued:
-        return;
+        return true;
       case SubmitOutcome::duplicate_id:
         return warn_duplicate(id);
       case SubmitOutcome::backlog_full:
-        return reject(Rejected{id, extended, "backlog full"});
+        reject(Rejected{id, extended, "backlog full"});
+        return true;
       case SubmitOutcome::shutting_down:
-        return reject(Rejected{id, extended, "shutting down"});
+        reject(Rejected{id, extended, "shutting down"});
+        return true;
     }
-    return;
+    return false;
   }
   const auto& rejected = std::get<Rejected>(admission);
-  bool duplicate = false;
-  {
-    const std::lock_guard lock(m_mutex);
-    duplicate = m_active.contains(rejected.id);
-  }
-  if (duplicate) {
+  if (has_task(rejected.id)) {
     return warn_duplicate(rejected.id);
   }
   reject(rejected);
+  return true;
+}
+
+bool Scheduler::has_task(const protocol::TaskId& id) const {
+  const std::lock_guard lock(m_mutex);
+  return m_active.contains(id);
 }
 
 SubmitOutcome Scheduler::submit(Admitted admitted) {

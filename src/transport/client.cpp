@@ -16,13 +16,24 @@ namespace planificador::transport {
 constexpr const char* k_intake_monitor = "inproc://planificador-client-intake";
 
 struct Client::Impl {
+  // `dealer`: one DEALER to the client endpoint carries both directions; otherwise a PUSH
+  // to intake and a PULL from events.
+  explicit Impl(bool dealer)
+      : intake(context, dealer ? zmq::socket_type::dealer : zmq::socket_type::push),
+        inbound(dealer ? &intake : &events) {}
+
   zmq::context_t context{1};
-  zmq::socket_t intake{context, zmq::socket_type::push};
+  zmq::socket_t intake;
   zmq::socket_t events{context, zmq::socket_type::pull};
+  zmq::socket_t* inbound;  // where events are read
   std::optional<zmq::socket_t> control;
   std::optional<zmq::socket_t> intake_events;  // the monitor's PAIR end
   std::string intake_endpoint;
   bool reachable = false;
+
+  // Connects the outbound socket (intake's PUSH, or the DEALER) to `endpoint`, if any,
+  // with a monitor for wait_reachable().
+  Result<void> connect_outbound(const std::string& endpoint);
 };
 
 Result<void> apply_curve(void* socket, const CurveClient& curve) {
@@ -47,27 +58,13 @@ Result<std::unique_ptr<Client>> Client::connect(const std::string& intake,
                                                 const std::string& events,
                                                 const std::string& control,
                                                 const CurveClient& curve) {
-  auto impl = std::make_unique<Impl>();
+  auto impl = std::make_unique<Impl>(false);
   for (void* socket : {impl->intake.handle(), impl->events.handle()}) {
     PLAN_TRY(apply_curve(socket, curve));
   }
   std::string current = intake;
   try {
-    // A short linger: a frame still queued when the client gives up is not worth waiting
-    // for, but one just sent should get out before the process exits.
-    impl->intake.set(zmq::sockopt::linger, 2000);
-    if (!intake.empty()) {
-      // Before connect(), so the handshake's event cannot come before the monitor.
-      if (zmq_socket_monitor(impl->intake.handle(), k_intake_monitor,
-                             ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
-                                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) != 0) {
-        return fail_errno("monitor intake", zmq_errno());
-      }
-      impl->intake_events.emplace(impl->context, zmq::socket_type::pair);
-      impl->intake_events->connect(k_intake_monitor);
-      impl->intake_endpoint = intake;
-      impl->intake.connect(intake);
-    }
+    PLAN_TRY(impl->connect_outbound(intake));
     current = events;
     impl->events.set(zmq::sockopt::linger, 0);
     if (!events.empty()) {
@@ -86,6 +83,38 @@ Result<std::unique_ptr<Client>> Client::connect(const std::string& intake,
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }
 
+Result<void> Client::Impl::connect_outbound(const std::string& endpoint) {
+  // A short linger: a frame still queued when the client gives up is not worth waiting
+  // for, but one just sent should get out before the process exits.
+  intake.set(zmq::sockopt::linger, 2000);
+  if (endpoint.empty()) {
+    return {};
+  }
+  // Before connect(), so the handshake's event cannot come before the monitor.
+  if (zmq_socket_monitor(intake.handle(), k_intake_monitor,
+                         ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                             ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) != 0) {
+    return fail_errno("monitor `" + endpoint + "`", zmq_errno());
+  }
+  intake_events.emplace(context, zmq::socket_type::pair);
+  intake_events->connect(k_intake_monitor);
+  intake_endpoint = endpoint;
+  intake.connect(endpoint);
+  return {};
+}
+
+Result<std::unique_ptr<Client>> Client::connect_endpoint(const std::string& endpoint,
+                                                         const CurveClient& curve) {
+  auto impl = std::make_unique<Impl>(true);
+  PLAN_TRY(apply_curve(impl->intake.handle(), curve));
+  try {
+    PLAN_TRY(impl->connect_outbound(endpoint));
+  } catch (const zmq::error_t& error) {
+    return fail("connect `" + endpoint + "`: " + error.what(), error.num());
+  }
+  return std::unique_ptr<Client>(new Client(std::move(impl)));
+}
+
 Client::Client(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
 Client::~Client() = default;
 
@@ -93,7 +122,7 @@ Result<void> Client::send(std::string_view frame, std::chrono::milliseconds time
   try {
     m_impl->intake.set(zmq::sockopt::sndtimeo, static_cast<int>(timeout.count()));
     if (!m_impl->intake.send(zmq::buffer(frame), zmq::send_flags::none)) {
-      return fail("send to intake: timed out", EAGAIN);
+      return fail("send to `" + m_impl->intake_endpoint + "`: timed out", EAGAIN);
     }
   } catch (const zmq::error_t& error) {
     return fail(std::string("send to intake: ") + error.what(), error.num());
@@ -133,7 +162,9 @@ Result<void> Client::wait_reachable(std::chrono::milliseconds timeout) {
       // ZeroMQ retries a refused handshake; the last reason is what the error says.
       refusal = number == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
                     ? "the endpoint refused this client's CURVE keys"
-                    : "what listens there does not speak ZeroMQ's protocol as expected";
+                    : "what listens there does not speak ZeroMQ's protocol as expected, or "
+                      "wants another security mechanism (CURVE: --curve-server-key and "
+                      "--curve-key)";
     }
   } catch (const zmq::error_t& error) {
     if (error.num() == EINTR) {
@@ -144,12 +175,18 @@ Result<void> Client::wait_reachable(std::chrono::milliseconds timeout) {
   const auto seconds = std::chrono::duration<double>(timeout).count();
   std::ostringstream message;
   message << "nothing answers at `" << endpoint << "` within " << seconds << " s";
-  message << (refusal.empty() ? " (is the daemon running, and is that its intake?)"
-                              : ": " + refusal);
+  const char* hint =
+      m_impl->inbound == &m_impl->intake
+          ? " (is the daemon running, and is that its client endpoint, server.clients?)"
+          : " (is the daemon running, and is that its intake?)";
+  message << (refusal.empty() ? std::string(hint) : ": " + refusal);
   return fail(message.str(), ETIMEDOUT);
 }
 
 Result<void> Client::send_control(std::string_view frame) {
+  if (m_impl->inbound == &m_impl->intake) {
+    return send(frame, std::chrono::milliseconds(2000));  // the client endpoint takes CANCEL too
+  }
   if (!m_impl->control) {
     return fail("send to control: no control endpoint");
   }
@@ -163,12 +200,12 @@ Result<void> Client::send_control(std::string_view frame) {
 
 Result<std::optional<std::string>> Client::receive(std::chrono::milliseconds timeout) {
   try {
-    zmq::pollitem_t item{m_impl->events.handle(), 0, ZMQ_POLLIN, 0};
+    zmq::pollitem_t item{m_impl->inbound->handle(), 0, ZMQ_POLLIN, 0};
     if (zmq::poll(&item, 1, timeout) == 0) {
       return std::optional<std::string>();
     }
     zmq::message_t message;
-    if (!m_impl->events.recv(message, zmq::recv_flags::dontwait)) {
+    if (!m_impl->inbound->recv(message, zmq::recv_flags::dontwait)) {
       return std::optional<std::string>();
     }
     return std::optional<std::string>(message.to_string());

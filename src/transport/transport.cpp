@@ -12,6 +12,7 @@
 
 #include "planificador/os/event.hpp"
 #include "planificador/transport/multipart.hpp"
+#include "planificador/transport/zap.hpp"
 
 namespace planificador::transport {
 namespace {
@@ -24,6 +25,16 @@ constexpr int k_batch = 64;
 // ZeroMQ held for it (zmq_setsockopt(3), ZMQ_SNDHWM); the queue is the one buffer meant
 // to hold events under backpressure.
 constexpr int k_events_send_hwm = 64;
+// While a client connection's pipe is full, how soon its frames are offered again: a
+// ROUTER polls writable while any one connection can take a frame, so it cannot say when
+// that one can.
+constexpr std::chrono::milliseconds k_busy_client_retry{5};
+// The ZAP domain of every socket the daemon binds (docs/protocol.md, CURVE).
+constexpr const char* k_clients_domain = "planificador-clients";
+// Frames waiting for client connections, over all of them, beyond which the client
+// endpoint is not read: what a client's refused SUBMITs and RUNNERS requests queue for it
+// without a worker's wait stays bounded, as the events queue's overshoot is.
+constexpr std::size_t k_client_frames_read_bound = 4096;
 
 }  // namespace
 
@@ -32,18 +43,28 @@ struct Transport::Impl {
   zmq::socket_t intake{context, zmq::socket_type::pull};
   zmq::socket_t events{context, zmq::socket_type::push};
   std::optional<zmq::socket_t> control;
+  std::optional<zmq::socket_t> clients;  // the client endpoint's ROUTER
+  std::unique_ptr<curve::ZapHandler> zap;
   std::string intake_endpoint;
   std::string events_endpoint;
   std::string control_endpoint;
+  std::string clients_endpoint;
   EventQueue* queue = nullptr;
+  ClientOutbox* outbox = nullptr;
   std::chrono::milliseconds flush_timeout{};
   os::Wakeup wakeup;
   std::atomic<bool> stopping{false};
 
   Result<std::string> attach(zmq::socket_t& socket, const std::string& endpoint, bool connect,
                              std::string_view name);
+  Result<void> set_options(const TransportOptions& options);
   void receive(zmq::socket_t& socket, Source source, FrameHandler& handler, bool intake_gate);
+  void receive_clients(FrameHandler& handler);
   void send_queued();
+  void send_to_clients(FrameHandler& handler);
+  [[nodiscard]] bool pending() const {
+    return !queue->empty() || (outbox != nullptr && outbox->has_pending());
+  }
 };
 
 Result<std::string> Transport::Impl::attach(zmq::socket_t& socket, const std::string& endpoint,
@@ -65,28 +86,62 @@ Result<std::string> Transport::Impl::attach(zmq::socket_t& socket, const std::st
   }
 }
 
-Result<std::unique_ptr<Transport>> Transport::open(const TransportOptions& options,
-                                                   EventQueue& events) {
-  auto impl = std::make_unique<Impl>();
-  impl->queue = &events;
-  impl->flush_timeout = options.flush_timeout;
+Result<void> Transport::Impl::set_options(const TransportOptions& options) {
   const auto max_size = static_cast<std::int64_t>(options.max_inbound_bytes);
   const auto linger = static_cast<int>(options.flush_timeout.count());
   const auto& ep = options.endpoints;
   try {
-    impl->intake.set(zmq::sockopt::maxmsgsize, max_size);
-    impl->intake.set(zmq::sockopt::linger, 0);
-    impl->events.set(zmq::sockopt::linger, linger);
-    impl->events.set(zmq::sockopt::sndhwm, k_events_send_hwm);
+    intake.set(zmq::sockopt::maxmsgsize, max_size);
+    intake.set(zmq::sockopt::linger, 0);
+    events.set(zmq::sockopt::linger, linger);
+    events.set(zmq::sockopt::sndhwm, k_events_send_hwm);
     if (!ep.control.empty()) {
-      impl->control.emplace(impl->context, zmq::socket_type::sub);
-      impl->control->set(zmq::sockopt::maxmsgsize, max_size);
-      impl->control->set(zmq::sockopt::linger, 0);
-      impl->control->set(zmq::sockopt::subscribe, "");
+      control.emplace(context, zmq::socket_type::sub);
+      control->set(zmq::sockopt::maxmsgsize, max_size);
+      control->set(zmq::sockopt::linger, 0);
+      control->set(zmq::sockopt::subscribe, "");
+    }
+    if (!ep.clients.empty() && !ep.connect) {
+      clients.emplace(context, zmq::socket_type::router);
+      clients->set(zmq::sockopt::maxmsgsize, max_size);
+      clients->set(zmq::sockopt::linger, linger);
+      clients->set(zmq::sockopt::sndhwm, k_events_send_hwm);
+      // A frame for a connection that is gone fails instead of vanishing, and one for a
+      // connection whose pipe is full waits (zmq_setsockopt(3), ZMQ_ROUTER_MANDATORY).
+      clients->set(zmq::sockopt::router_mandatory, true);
+    }
+    if (options.curve && !ep.connect) {
+      for (zmq::socket_t* socket :
+           {&intake, &events, control ? &*control : nullptr, clients ? &*clients : nullptr}) {
+        if (socket != nullptr) {
+          curve::make_server(*socket, options.curve->keys, k_clients_domain);
+        }
+      }
     }
   } catch (const zmq::error_t& error) {
     return fail(std::string("set socket options: ") + error.what(), error.num());
   }
+  return {};
+}
+
+Result<std::unique_ptr<Transport>> Transport::open(const TransportOptions& options,
+                                                   EventQueue& events, ClientOutbox* clients) {
+  auto impl = std::make_unique<Impl>();
+  impl->queue = &events;
+  impl->outbox = clients;
+  impl->flush_timeout = options.flush_timeout;
+  const auto& ep = options.endpoints;
+  if (!ep.clients.empty() && !ep.connect && clients == nullptr) {
+    return fail("the client endpoint needs a ClientOutbox");
+  }
+  if (options.curve && !ep.connect) {
+    // Bound before any CURVE socket, which asks it about every peer (RFC 27).
+    auto zap = curve::ZapHandler::open(impl->context, {{k_clients_domain, options.curve->allowed,
+                                                        "a client", "curve.clients_allow"}});
+    PLAN_TRY(zap);
+    impl->zap = std::move(*zap);
+  }
+  PLAN_TRY(impl->set_options(options));
   auto intake = impl->attach(impl->intake, ep.intake, ep.connect, "intake");
   PLAN_TRY(intake);
   impl->intake_endpoint = *intake;
@@ -98,6 +153,11 @@ Result<std::unique_ptr<Transport>> Transport::open(const TransportOptions& optio
     PLAN_TRY(control);
     impl->control_endpoint = *control;
   }
+  if (impl->clients) {
+    auto bound = impl->attach(*impl->clients, ep.clients, false, "clients");
+    PLAN_TRY(bound);
+    impl->clients_endpoint = *bound;
+  }
   return std::unique_ptr<Transport>(new Transport(std::move(impl)));
 }
 
@@ -107,6 +167,7 @@ Transport::~Transport() = default;
 const std::string& Transport::intake_endpoint() const noexcept { return m_impl->intake_endpoint; }
 const std::string& Transport::events_endpoint() const noexcept { return m_impl->events_endpoint; }
 const std::string& Transport::control_endpoint() const noexcept { return m_impl->control_endpoint; }
+const std::string& Transport::clients_endpoint() const noexcept { return m_impl->clients_endpoint; }
 
 void Transport::stop() {
   m_impl->stopping.store(true);
@@ -133,6 +194,57 @@ void Transport::Impl::receive(zmq::socket_t& socket, Source source, FrameHandler
   }
 }
 
+// Each message of a client DEALER reaches the ROUTER as two parts: its routing id, then
+// the one frame it sent.
+void Transport::Impl::receive_clients(FrameHandler& handler) {
+  for (int i = 0; i < k_batch; ++i) {
+    if (!handler.accepting()) {
+      return;
+    }
+    zmq::message_t peer;
+    if (!clients->recv(peer, zmq::recv_flags::dontwait)) {
+      return;
+    }
+    if (!peer.more()) {
+      continue;  // a routing id alone: nothing the peer sent
+    }
+    zmq::message_t frame;
+    if (!clients->recv(frame, zmq::recv_flags::none)) {
+      return;
+    }
+    if (frame.more()) {
+      drop_multipart(*clients, frame, "clients");
+      continue;
+    }
+    handler.on_client_frame(peer.to_string_view(), frame.to_string_view());
+  }
+}
+
+void Transport::Impl::send_to_clients(FrameHandler& handler) {
+  auto& router = *clients;
+  const auto send = [&router](const std::string& peer, const std::string& frame) {
+    try {
+      if (!router.send(zmq::buffer(peer), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+        return PeerSend::busy;
+      }
+    } catch (const zmq::error_t& error) {
+      if (error.num() == EHOSTUNREACH) {
+        return PeerSend::gone;
+      }
+      throw;
+    }
+    // Once the routing id is taken, the frame's part is too (the pipe was writable).
+    zmq::message_t message(frame.data(), frame.size());
+    (void)router.send(message, zmq::send_flags::none);
+    return PeerSend::sent;
+  };
+  const auto orphans = outbox->send_pending(send);
+  if (!orphans.empty()) {
+    spdlog::info("{} tasks lost their client connection: cancelling them", orphans.size());
+    handler.on_clients_gone(orphans);
+  }
+}
+
 void Transport::Impl::send_queued() {
   const auto send = [this](const std::string& frame) {
     zmq::message_t message(frame.data(), frame.size());
@@ -151,10 +263,14 @@ void Transport::run(FrameHandler& handler) {
   while (true) {
     impl.wakeup.clear();
     impl.queue->clear_signal();
+    if (impl.outbox != nullptr) {
+      impl.outbox->clear_signal();
+    }
     const bool stopping = impl.stopping.load();
     const bool pending = !impl.queue->empty();
+    const bool clients_pending = impl.clients && impl.outbox->has_pending();
     if (stopping) {
-      if (!pending) {
+      if (!pending && !clients_pending) {
         break;
       }
       const auto now = std::chrono::steady_clock::now();
@@ -162,31 +278,56 @@ void Transport::run(FrameHandler& handler) {
         deadline = now + impl.flush_timeout;
       } else if (now >= *deadline) {
         spdlog::error("shutting down with {} events unsent: no events consumer took them",
-                      impl.queue->size());
+                      impl.queue->size() + (impl.outbox != nullptr ? impl.outbox->size() : 0));
         break;
       }
     }
-    const bool read_intake = !stopping && handler.accepting() && impl.queue->has_room();
+    const bool accepting = !stopping && handler.accepting();
+    const bool read_intake = accepting && impl.queue->has_room();
     std::vector<zmq::pollitem_t> items{
         {nullptr, impl.wakeup.fd(), ZMQ_POLLIN, 0},
         {nullptr, impl.queue->fd(), ZMQ_POLLIN, 0},
         {impl.events.handle(), 0, static_cast<short>(pending ? ZMQ_POLLOUT : 0), 0},
         {impl.intake.handle(), 0, static_cast<short>(read_intake ? ZMQ_POLLIN : 0), 0},
     };
+    const std::size_t control_item = items.size();
     if (impl.control && !stopping) {
       items.push_back({impl.control->handle(), 0, ZMQ_POLLIN, 0});
     }
-    const auto timeout = stopping ? std::chrono::milliseconds(100) : std::chrono::milliseconds(-1);
+    const std::size_t clients_item = items.size();
+    if (impl.clients) {
+      const bool read_clients = accepting && impl.outbox->size() < k_client_frames_read_bound;
+      items.push_back(
+          {impl.clients->handle(), 0, static_cast<short>(read_clients ? ZMQ_POLLIN : 0), 0});
+      items.push_back({nullptr, impl.outbox->fd(), ZMQ_POLLIN, 0});
+    }
+    const std::size_t zap_item = items.size();
+    if (impl.zap) {
+      items.push_back({impl.zap->socket().handle(), 0, ZMQ_POLLIN, 0});
+    }
+    auto timeout = stopping ? std::chrono::milliseconds(100) : std::chrono::milliseconds(-1);
+    if (clients_pending) {
+      timeout = k_busy_client_retry;
+    }
     try {
       zmq::poll(items, timeout);
       if ((items[2].revents & ZMQ_POLLOUT) != 0) {
         impl.send_queued();
       }
+      if (impl.zap && (items[zap_item].revents & ZMQ_POLLIN) != 0) {
+        impl.zap->serve();
+      }
       if ((items[3].revents & ZMQ_POLLIN) != 0) {
         impl.receive(impl.intake, Source::intake, handler, true);
       }
-      if (items.size() > 4 && (items[4].revents & ZMQ_POLLIN) != 0) {
+      if (control_item < clients_item && (items[control_item].revents & ZMQ_POLLIN) != 0) {
         impl.receive(*impl.control, Source::control, handler, false);
+      }
+      if (impl.clients) {
+        if ((items[clients_item].revents & ZMQ_POLLIN) != 0) {
+          impl.receive_clients(handler);
+        }
+        impl.send_to_clients(handler);
       }
     } catch (const zmq::error_t& error) {
       if (error.num() != EINTR) {

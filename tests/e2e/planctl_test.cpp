@@ -1,4 +1,5 @@
-// planctl against the real daemon, real engine and runner images.
+// planctl against the real daemon, real engine and runner images: over the client endpoint
+// (docs/protocol.md), as planctl talks by default, and over SPEC's sockets.
 
 #include <fcntl.h>
 #include <filesystem>
@@ -12,8 +13,11 @@
 #include "daemon_process.hpp"
 #include "swarm_cluster.hpp"
 #include "wait.hpp"
+#include "zmq_client.hpp"
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+
+#include "planificador/protocol/runners.hpp"
 
 namespace planificador::testing {
 namespace {
@@ -44,7 +48,15 @@ class Planctl : public ::testing::Test {
     std::ofstream(path, std::ios::binary) << content;
     return path;
   }
+  // `planctl run` on the daemon's client endpoint.
   std::vector<std::string> planctl(std::vector<std::string> args) {
+    std::vector<std::string> argv{test_binary_dir() + "/planctl", "run", "--endpoint",
+                                  m_daemon->clients()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+  }
+  // `planctl run` on SPEC's intake and events.
+  std::vector<std::string> planctl_spec(std::vector<std::string> args) {
     std::vector<std::string> argv{test_binary_dir() + "/planctl",
                                   "run",
                                   "--intake",
@@ -106,6 +118,11 @@ TEST_F(Planctl, OutputAndExitCodeMatchALocalRun) {
   EXPECT_EQ(remote.out, local.out);
   EXPECT_EQ(remote.err, local.err);
 
+  const auto over_spec = run_command(planctl_spec({"--image", "bash", path}));
+  EXPECT_EQ(over_spec.exit_code, 7) << over_spec.err;
+  EXPECT_EQ(over_spec.out, local.out);
+  EXPECT_EQ(over_spec.err, local.err);
+
   const auto python = write("main.py", "import sys\nprint('py', sum(range(10)))\nsys.exit(4)\n");
   const auto local_py = run_command({"python3", python});
   const auto remote_py = run_command(planctl({"--image", "python", "-"}),
@@ -151,14 +168,57 @@ TEST_F(Planctl, OptionsReachTheProgramAndReportIsPrinted) {
 TEST_F(Planctl, CtrlCCancelsTheTask) {
   const auto program =
       write("sleep.py", "import time\nprint('started', flush=True)\ntime.sleep(60)\n");
-  const auto log = (m_dir / "run.log").string();
-  const pid_t pid = spawn(planctl({"--image", "python", program}), log);
-  ASSERT_TRUE(wait_for_text(log, "started", 60s));
-  const auto interrupted = std::chrono::steady_clock::now();
-  ::kill(pid, SIGINT);
-  EXPECT_EQ(wait_exit(pid), 130);
-  EXPECT_LT(std::chrono::steady_clock::now() - interrupted, 6s);
-  EXPECT_TRUE(wait_for_text(log, "planificador: cancelled", 1s));
+  // On the client endpoint the CANCEL goes over the task's own connection; on SPEC's
+  // sockets, to intake.
+  for (const bool spec : {false, true}) {
+    const auto log = (m_dir / ("run-" + std::to_string(spec) + ".log")).string();
+    const auto argv = spec ? planctl_spec({"--image", "python", program})
+                           : planctl({"--image", "python", program});
+    const pid_t pid = spawn(argv, log);
+    ASSERT_TRUE(wait_for_text(log, "started", 60s)) << spec;
+    const auto interrupted = std::chrono::steady_clock::now();
+    ::kill(pid, SIGINT);
+    EXPECT_EQ(wait_exit(pid), 130) << spec;
+    EXPECT_LT(std::chrono::steady_clock::now() - interrupted, 6s);
+    EXPECT_TRUE(wait_for_text(log, "planificador: cancelled", 1s)) << spec;
+  }
+}
+
+// Twenty planctl runs at once on one daemon: each prints exactly its own task's output,
+// line by line as the program wrote it. (On SPEC's events socket, a PUSH, they would deal
+// each other's frames out among themselves and hang.) A reader connected to the client
+// endpoint with no task of its own receives nothing meanwhile.
+TEST_F(Planctl, ConcurrentRunsEachGetExactlyTheirOwnOutput) {
+  constexpr int k_runs = 20;
+  // The reader asks one thing of its own (RUNNERS), so the daemon knows its connection.
+  ZmqClient idle(ClientEndpoint{m_daemon->clients()});
+  idle.send(protocol::encode_runners_request(protocol::TaskId::random()));
+  std::vector<pid_t> pids;
+  std::vector<std::string> logs;
+  for (int run = 0; run < k_runs; ++run) {
+    const auto program =
+        write("concurrent-" + std::to_string(run) + ".sh",
+              "for i in 1 2 3 4; do echo \"run " + std::to_string(run) +
+                  " line $i\"; sleep 0.05; done\necho \"run " + std::to_string(run) +
+                  " err\" >&2\nexit " + std::to_string(run % 5) + "\n");
+    logs.push_back((m_dir / ("concurrent-" + std::to_string(run) + ".log")).string());
+    pids.push_back(spawn(planctl({"--image", "bash", "--timeout", "120", program}), logs.back()));
+  }
+  for (int run = 0; run < k_runs; ++run) {
+    EXPECT_EQ(wait_exit(pids[run]), run % 5) << "run " << run;
+    std::ifstream in(logs[run]);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string expected;
+    for (int line = 1; line <= 4; ++line) {
+      expected += "run " + std::to_string(run) + " line " + std::to_string(line) + "\n";
+    }
+    expected += "run " + std::to_string(run) + " err\n";
+    EXPECT_EQ(text.str(), expected) << "run " << run;
+  }
+  const auto received = idle.drain(500ms);
+  ASSERT_EQ(received.size(), 1U) << "a reader without tasks received others' events";
+  EXPECT_EQ(received[0].front(), '\x20') << "its one frame is the RUNNERS answer";
 }
 
 TEST_F(Planctl, CancelSubcommandThroughControlAndTimeout) {
@@ -191,6 +251,11 @@ TEST_F(Planctl, RunnersListsWhatTheDaemonRuns) {
                                       m_daemon->intake(),
                                       "--events",
                                       m_daemon->events()};
+  // The same listing over the client endpoint.
+  const auto over_endpoint = run_command(
+      {test_binary_dir() + "/planctl", "runners", "--endpoint", m_daemon->clients(), "--json"});
+  ASSERT_EQ(over_endpoint.exit_code, 0) << over_endpoint.err;
+  EXPECT_EQ(nlohmann::json::parse(over_endpoint.out)["runners"].size(), 5U) << over_endpoint.out;
   const auto table = run_command(base);
   EXPECT_EQ(table.exit_code, 0) << table.err;
   for (const char* line : {"python, python3*\n", "planificador/c", ", compiles\n",
@@ -235,6 +300,17 @@ TEST(PlanctlWithoutADaemon, SaysNothingAnswersAtIntakeAndExits1) {
   EXPECT_EQ(runners.exit_code, 1) << runners.err;
   EXPECT_NE(runners.err.find("nothing answers at `" + intake + "` within 2 s"), std::string::npos)
       << runners.err;
+  // And by default, on the client endpoint.
+  const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(loopback_port());
+  const auto by_default = run_command(
+      {planctl, "run", "--image", "bash", "--endpoint", endpoint, "--connect-timeout", "2", "-"},
+      "echo never\n", 60s);
+  EXPECT_EQ(by_default.exit_code, 1) << by_default.err;
+  EXPECT_NE(by_default.err.find("nothing answers at `" + endpoint +
+                                "` within 2 s (is the daemon running, and is that its client "
+                                "endpoint, server.clients?)"),
+            std::string::npos)
+      << by_default.err;
 }
 
 }  // namespace

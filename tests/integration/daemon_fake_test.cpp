@@ -1,5 +1,5 @@
 // Scheduler and transport wired as the daemon wires them, with a FakeBackend, over real
-// tcp://127.0.0.1 sockets on ephemeral ports.
+// tcp://127.0.0.1 sockets on ephemeral ports: SPEC's sockets and the client endpoint.
 
 #include <thread>
 
@@ -24,23 +24,26 @@ using testing::ZmqClient;
 
 constexpr auto k_wait = 20s;
 
+using daemon::ClientSink;
 using daemon::FrameBridge;
 using daemon::QueueSink;
+using testing::ClientEndpoint;
 
 // The daemon's wiring, in-process.
 struct Daemon {
   explicit Daemon(std::size_t workers = 2, std::size_t backlog = 1000,
                   std::size_t queue_frames = 256)
-      : config(testing::fake_config(workers, backlog)), queue(queue_frames) {
+      : config(testing::fake_config(workers, backlog)), queue(queue_frames), outbox(queue_frames) {
     transport::TransportOptions options;
-    options.endpoints = {"tcp://127.0.0.1:0", "tcp://127.0.0.1:0", "tcp://127.0.0.1:0", false};
+    options.endpoints = {"tcp://127.0.0.1:0", "tcp://127.0.0.1:0", "tcp://127.0.0.1:0", false,
+                         "tcp://127.0.0.1:0"};
     options.max_inbound_bytes = sched::max_frame_bytes(sched::decode_limits(config));
     options.flush_timeout = 5s;
-    transport = std::move(*transport::Transport::open(options, queue));
+    transport = std::move(*transport::Transport::open(options, queue, &outbox));
     auto sched_options = sched::scheduler_options(config);
     sched_options.on_room = [this] { transport->wake(); };
-    scheduler = std::make_unique<sched::Scheduler>(config, backend, sink, sched_options);
-    handler = std::make_unique<FrameBridge>(*scheduler);
+    scheduler = std::make_unique<sched::Scheduler>(config, backend, client_sink, sched_options);
+    handler = std::make_unique<FrameBridge>(*scheduler, &queue, FrameBridge::Answer{}, &outbox);
     thread = std::thread([this] { transport->run(*handler); });
   }
   ~Daemon() {
@@ -52,11 +55,17 @@ struct Daemon {
     return ZmqClient(transport->intake_endpoint(), transport->events_endpoint(),
                      control ? transport->control_endpoint() : "");
   }
+  // A DEALER on the client endpoint.
+  ZmqClient dealer(int receive_hwm = 1000) const {
+    return ZmqClient(ClientEndpoint{transport->clients_endpoint(), receive_hwm});
+  }
 
   config::Config config;
   testing::FakeBackend backend;
   transport::EventQueue queue;
+  transport::ClientOutbox outbox;
   QueueSink sink{queue};
+  ClientSink client_sink{sink, outbox};
   std::unique_ptr<transport::Transport> transport;
   std::unique_ptr<sched::Scheduler> scheduler;
   std::unique_ptr<FrameBridge> handler;
@@ -228,6 +237,110 @@ TEST(DaemonFake, DrainAnswersEveryTaskInFlight) {
         << id.printable() << " " << events[id].exit_code.value_or(-1);
   }
   daemon.reset();
+}
+
+// docs/protocol.md, "The client endpoint": each connection receives its own tasks' events
+// and nothing else, neither another connection's nor those of SPEC's intake.
+TEST(DaemonFake, ClientEndpointSendsEachConnectionItsOwnTasksOnly) {
+  Daemon daemon(2);
+  auto first = daemon.dealer();
+  auto second = daemon.dealer();
+  auto silent = daemon.dealer();
+  auto spec = daemon.client();
+  std::vector<protocol::TaskId> first_ids;
+  std::vector<protocol::TaskId> second_ids;
+  for (std::size_t i = 0; i < 10; ++i) {
+    first_ids.push_back(make_id("first", i));
+    first.send(submit(first_ids.back(), "print(one" + std::to_string(i) + ")\n"));
+    second_ids.push_back(make_id("second", i));
+    second.send(submit(second_ids.back(), "print(two" + std::to_string(i) + ")\nerr e\n", "{}"));
+  }
+  const auto spec_id = make_id("spec");
+  spec.send(submit(spec_id, "print(spec)\n"));
+  const auto got_first = first.collect(first_ids, k_wait, 300ms);
+  const auto got_second = second.collect(second_ids, k_wait, 300ms);
+  ASSERT_EQ(got_first.size(), first_ids.size()) << "another connection's task reached it";
+  ASSERT_EQ(got_second.size(), second_ids.size()) << "another connection's task reached it";
+  for (std::size_t i = 0; i < 10; ++i) {
+    const auto& one = got_first.at(first_ids[i]);
+    EXPECT_EQ(one.out, "one" + std::to_string(i) + "\n");
+    EXPECT_EQ(one.exits, 1U);
+    EXPECT_EQ(one.after_exit, 0U);
+    const auto& two = got_second.at(second_ids[i]);
+    EXPECT_EQ(two.out, "two" + std::to_string(i) + "\n");
+    EXPECT_EQ(two.err, "e\n");
+    EXPECT_TRUE(two.report.has_value()) << "SUBMIT_EXT's REPORT comes before EXITED";
+    EXPECT_EQ(two.exits, 1U);
+  }
+  const auto got_spec = spec.collect({spec_id}, k_wait, 300ms);
+  EXPECT_EQ(got_spec.size(), 1U) << "SPEC's events socket saw a client connection's task";
+  EXPECT_EQ(got_spec.at(spec_id).out, "spec\n");
+  EXPECT_TRUE(silent.drain(300ms).empty()) << "a connection that submitted nothing got events";
+  EXPECT_TRUE(wait_until([&] { return daemon.outbox.connections() == 0; }, k_wait))
+      << "a connection's state outlived its tasks";
+}
+
+TEST(DaemonFake, ClientCancelEndsOnlyTheConnectionsOwnTask) {
+  Daemon daemon(2);
+  auto owner = daemon.dealer();
+  auto other = daemon.dealer();
+  const auto id = make_id("mine");
+  owner.send(submit(id, "block\n"));
+  ASSERT_TRUE(daemon.backend.wait_running(1, k_wait));
+  other.send(protocol::encode(protocol::Cancel{id}));
+  // The same id from another connection is a duplicate: dropped, the owner unaffected.
+  other.send(submit(id, "print(stolen)\n"));
+  EXPECT_TRUE(other.drain(500ms).empty());
+  EXPECT_EQ(daemon.scheduler->running(), 1U) << "another connection's CANCEL ended the task";
+  owner.send(protocol::encode(protocol::Cancel{id}));
+  const auto events = owner.collect_one(id, k_wait);
+  EXPECT_EQ(events.exit_code, 130);
+  EXPECT_EQ(events.exits, 1U);
+  EXPECT_EQ(events.out, "");
+}
+
+TEST(DaemonFake, ClientConnectionGoneCancelsItsTasks) {
+  Daemon daemon(2);
+  {
+    auto leaving = daemon.dealer();
+    leaving.send(submit(make_id("orphan"), "sleep 300\nprint(x)\nblock\n"));
+    ASSERT_TRUE(daemon.backend.wait_running(1, k_wait));
+  }
+  // `block` ends only by a cancel: the one the daemon makes when it finds the connection
+  // gone as it sends `x`.
+  EXPECT_TRUE(wait_until(
+      [&] { return daemon.scheduler->running() == 0 && daemon.outbox.connections() == 0; },
+      k_wait));
+  auto next = daemon.dealer();
+  const auto id = make_id("after");
+  next.send(submit(id, "print(fine)\n"));
+  EXPECT_EQ(next.collect_one(id, k_wait).out, "fine\n");
+}
+
+// A connection that does not read fills its own queue and holds up its own task only.
+TEST(DaemonFake, SlowClientHoldsUpOnlyItsOwnTasksAndLosesNothing) {
+  constexpr std::size_t k_queue = 16;
+  constexpr std::size_t k_chunks = 400;
+  Daemon daemon(2, 1000, k_queue);
+  auto slow = daemon.dealer(4);
+  auto quick = daemon.dealer();
+  const auto flood = make_id("flood");
+  slow.send(submit(flood, "flood " + std::to_string(k_chunks) + " 1000\nprint(end)\n"));
+  ASSERT_TRUE(wait_until([&] { return daemon.outbox.size() >= k_queue; }, k_wait));
+  EXPECT_EQ(daemon.scheduler->running(), 1U) << "the flood's worker waits";
+  const auto id = make_id("quick");
+  quick.send(submit(id, "print(quick)\n"));
+  const auto answered = quick.collect_one(id, k_wait);
+  EXPECT_EQ(answered.out, "quick\n");
+  EXPECT_LE(daemon.outbox.size(), k_queue + 1) << "the slow connection's queue is bounded";
+  const auto events = slow.collect_one(flood, 60s);
+  ASSERT_EQ(events.exit_code, 0);
+  ASSERT_EQ(events.out.size(), k_chunks * 1000 + 4);
+  for (std::size_t chunk = 0; chunk < k_chunks; ++chunk) {
+    ASSERT_EQ(events.out[chunk * 1000], static_cast<char>('a' + chunk % 26)) << chunk;
+  }
+  EXPECT_TRUE(events.out.ends_with("end\n"));
+  EXPECT_EQ(daemon.outbox.discarded(), 0U);
 }
 
 }  // namespace

@@ -72,7 +72,7 @@ struct Running {
       : queue(capacity) {
     TransportOptions options;
     options.endpoints = {"tcp://127.0.0.1:" + port_spec, "tcp://127.0.0.1:" + port_spec,
-                         "tcp://127.0.0.1:" + port_spec, false};
+                         "tcp://127.0.0.1:" + port_spec, false, ""};
     options.max_inbound_bytes = max_bytes;
     options.flush_timeout = 3s;
     auto opened = Transport::open(options, queue);
@@ -110,7 +110,7 @@ TEST(Transport, BindsEphemeralPortsAndReportsThem) {
 TEST(Transport, ReportsAnEndpointItCannotBind) {
   EventQueue queue(1);
   TransportOptions options;
-  options.endpoints = {"tcp://127.0.0.1:0", "nonsense://x", "", false};
+  options.endpoints = {"tcp://127.0.0.1:0", "nonsense://x", "", false, ""};
   auto opened = Transport::open(options, queue);
   ASSERT_FALSE(opened);
   EXPECT_NE(opened.error().message.find("nonsense://x"), std::string::npos);

@@ -241,6 +241,7 @@ std::unique_ptr<DaemonProcess> DaemonProcess::start(const DaemonSettings& settin
          << "intake = \"tcp://127.0.0.1:0\"\n"
          << "events = \"tcp://127.0.0.1:0\"\n"
          << "control = \"" << (settings.control ? "tcp://127.0.0.1:0" : "") << "\"\n"
+         << "clients = \"tcp://127.0.0.1:0\"\n"
          << "connect = false\n"
          << "workers = " << settings.workers << "\n"
          << "backlog = " << settings.backlog << "\n"
@@ -250,7 +251,9 @@ std::unique_ptr<DaemonProcess> DaemonProcess::start(const DaemonSettings& settin
          << settings.extra_server << "\n\n"
          << "[http]\nlisten = \"" << settings.http_listen << "\"\n\n"
          << shipped_without_server(settings.shipped_config, settings.docker_socket,
-                                   settings.runner_images);
+                                   settings.runner_images)
+         << "\n"
+         << settings.extra_tables;
   const std::string config_path = daemon->m_dir + "/config.toml";
   std::ofstream(config_path) << config.str();
   const std::string log_path = daemon->m_dir + "/daemon.log";
@@ -274,6 +277,7 @@ std::unique_ptr<DaemonProcess> DaemonProcess::start(const DaemonSettings& settin
       daemon->m_intake = match(log, "intake bound to (\\S+)");
       daemon->m_events = match(log, "events bound to (\\S+)");
       daemon->m_control = match(log, "control bound to (\\S+)");
+      daemon->m_clients = match(log, "clients bound to (\\S+)");
       daemon->m_instance = match(log, "\\(instance (\\S+)\\)");
       const std::string http = match(log, "http bound to \\S+:(\\d+)");
       daemon->m_http_port = http.empty() ? 0 : std::stoi(http);

@@ -65,6 +65,8 @@ struct DaemonSettings {
   // The [http] table's listen (the shipped one is dropped: daemons of a test must not
   // share a port); "127.0.0.1:0" serves HTTP on a port the kernel picks (http_port()).
   std::string http_listen;
+  // Tables added at the end of the config (e.g. a [curve] table).
+  std::string extra_tables;
   // Non-empty: an existing directory for the config, state and log, kept afterwards, so
   // a second start() with the same settings runs with the very same config (a restart).
   std::string directory;
@@ -85,6 +87,8 @@ class DaemonProcess {
   [[nodiscard]] const std::string& intake() const noexcept { return m_intake; }
   [[nodiscard]] const std::string& events() const noexcept { return m_events; }
   [[nodiscard]] const std::string& control() const noexcept { return m_control; }
+  // The client endpoint (server.clients, docs/protocol.md): every test daemon binds one.
+  [[nodiscard]] const std::string& clients() const noexcept { return m_clients; }
   // The HTTP API's port, or 0 when the daemon serves none.
   [[nodiscard]] int http_port() const noexcept { return m_http_port; }
   // Returns the instance name the daemon labels its containers with.
@@ -122,6 +126,7 @@ class DaemonProcess {
   std::string m_intake;
   std::string m_events;
   std::string m_control;
+  std::string m_clients;
   int m_http_port = 0;
   std::string m_instance;
 };

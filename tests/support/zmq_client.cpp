@@ -31,8 +31,16 @@ bool wait_for_subscriber(zmq::socket_t& xpub, std::chrono::milliseconds timeout)
   }
 }
 
+ZmqClient::ZmqClient(const ClientEndpoint& endpoint)
+    : m_intake(m_context, zmq::socket_type::dealer), m_inbound(&m_intake) {
+  m_intake.set(zmq::sockopt::linger, 1000);
+  m_intake.set(zmq::sockopt::rcvhwm, endpoint.receive_hwm);
+  m_intake.connect(endpoint.endpoint);
+}
+
 ZmqClient::ZmqClient(const std::string& intake, const std::string& events,
-                     const std::string& control) {
+                     const std::string& control)
+    : m_intake(m_context, zmq::socket_type::push) {
   m_intake.set(zmq::sockopt::linger, 1000);
   m_events.set(zmq::sockopt::linger, 0);
   m_control.set(zmq::sockopt::linger, 1000);
@@ -107,13 +115,13 @@ std::map<protocol::TaskId, TaskEvents> ZmqClient::collect(const std::vector<prot
     if (now >= until) {
       break;
     }
-    zmq::pollitem_t item{m_events.handle(), 0, ZMQ_POLLIN, 0};
+    zmq::pollitem_t item{m_inbound->handle(), 0, ZMQ_POLLIN, 0};
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - now);
     if (zmq::poll(&item, 1, std::max(left, 1ms)) == 0) {
       continue;
     }
     zmq::message_t message;
-    while (m_events.recv(message, zmq::recv_flags::dontwait)) {
+    while (m_inbound->recv(message, zmq::recv_flags::dontwait)) {
       record(message.to_string());
     }
   }
@@ -128,12 +136,12 @@ std::vector<std::string> ZmqClient::drain(std::chrono::milliseconds timeout) {
   std::vector<std::string> frames;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
-    zmq::pollitem_t item{m_events.handle(), 0, ZMQ_POLLIN, 0};
+    zmq::pollitem_t item{m_inbound->handle(), 0, ZMQ_POLLIN, 0};
     if (zmq::poll(&item, 1, 20ms) == 0) {
       continue;
     }
     zmq::message_t message;
-    while (m_events.recv(message, zmq::recv_flags::dontwait)) {
+    while (m_inbound->recv(message, zmq::recv_flags::dontwait)) {
       frames.push_back(message.to_string());
       record(frames.back());
     }

@@ -33,10 +33,19 @@ struct TaskEvents {
 // message waits for this rather than for a fixed pause.
 [[nodiscard]] bool wait_for_subscriber(zmq::socket_t& xpub, std::chrono::milliseconds timeout);
 
+// Selects ZmqClient's constructor for a daemon's client endpoint.
+struct ClientEndpoint {
+  std::string endpoint;
+  int receive_hwm = 1000;  // ZMQ_RCVHWM: frames ZeroMQ holds for a client that does not read
+};
+
 class ZmqClient {
  public:
   // Connects to the given endpoints; `control` may be empty.
   ZmqClient(const std::string& intake, const std::string& events, const std::string& control = "");
+  // Connects one DEALER to a client endpoint (docs/protocol.md): send() and the collecting
+  // calls all use it.
+  explicit ZmqClient(const ClientEndpoint& endpoint);
 
   // Sends one single-part frame to intake.
   void send(const std::string& frame);
@@ -60,8 +69,9 @@ class ZmqClient {
   void record(const std::string& frame);
 
   zmq::context_t m_context{1};
-  zmq::socket_t m_intake{m_context, zmq::socket_type::push};
+  zmq::socket_t m_intake;  // a PUSH, or the DEALER
   zmq::socket_t m_events{m_context, zmq::socket_type::pull};
+  zmq::socket_t* m_inbound = &m_events;  // where events are read
   zmq::socket_t m_control{m_context, zmq::socket_type::xpub};
   bool m_has_control = false;
   std::map<protocol::TaskId, TaskEvents> m_tasks;

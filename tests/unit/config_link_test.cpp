@@ -1,4 +1,5 @@
-// config.toml's fleet keys: server.broker and [link] (docs/fleet.md §9).
+// config.toml's fleet keys, server.broker and [link] (docs/fleet.md §9), and the client
+// endpoint's, server.clients and [curve] (docs/protocol.md).
 
 #include <string>
 
@@ -86,6 +87,52 @@ TEST(ConfigLink, ValuesAndUnknownKeys) {
             "config.toml:2: link.plaintext: expected a boolean");
   EXPECT_EQ(error_of("[link]\nsecret = \"x\"\n" + r), "config.toml:2: link.secret: unknown key");
   EXPECT_EQ(error_of("link = 1\n" + r), "config.toml:1: link: expected a table");
+}
+
+TEST(ConfigClients, TheClientEndpointIsOffUnlessNamed) {
+  EXPECT_EQ(parse_ok(k_runner).server.clients, "");
+  EXPECT_EQ(parse_ok(std::string("[server]\nclients = \"tcp://127.0.0.1:5559\"\n") + k_runner)
+                .server.clients,
+            "tcp://127.0.0.1:5559");
+  EXPECT_EQ(
+      error_of(std::string("[server]\nclients = \"127.0.0.1:5559\"\n") + k_runner),
+      "config.toml:2: server.clients: expected a ZeroMQ endpoint (tcp://, ipc:// or inproc://) "
+      "or an empty string");
+}
+
+TEST(ConfigClients, CurveOnTheSocketsNeedsBothFilesAndBoundSockets) {
+  const Config config = parse_ok(std::string(R"([curve]
+key = "/etc/planificador/daemon.key"
+clients_allow = "/etc/planificador/clients.pub"
+)") + k_runner);
+  EXPECT_EQ(config.curve.key, "/etc/planificador/daemon.key");
+  EXPECT_EQ(config.curve.clients_allow, "/etc/planificador/clients.pub");
+  EXPECT_EQ(config.curve.key_line, 2U);
+  EXPECT_EQ(config.curve.clients_allow_line, 3U);
+  EXPECT_EQ(parse_ok(k_runner).curve.clients_allow, "");
+  EXPECT_EQ(error_of(std::string("[curve]\nclients_allow = \"/k/clients.pub\"\n") + k_runner),
+            "config.toml:2: curve.key: required when curve.clients_allow is set (write one with "
+            "`planctl keygen NAME`)");
+  EXPECT_EQ(error_of(std::string("[curve]\nkey = \"/k/daemon.key\"\n") + k_runner),
+            "config.toml:2: curve.clients_allow: required when curve.key is set (the public keys "
+            "of the clients allowed)");
+  EXPECT_EQ(
+      error_of(std::string("[server]\nbroker = \"tcp://10.0.0.1:5557\"\n[link]\nplaintext = "
+                           "true\n[curve]\nkey = \"/k/d.key\"\nclients_allow = \"/k/c.pub\"\n") +
+               k_runner),
+      "config.toml:7: curve.clients_allow: a fleet member binds no socket to guard: set it "
+      "on the broker");
+  EXPECT_EQ(error_of(std::string("[server]\nconnect = true\n[curve]\nkey = \"/k/d.key\"\n"
+                                 "clients_allow = \"/k/c.pub\"\n") +
+                     k_runner),
+            "config.toml:5: curve.clients_allow: a daemon with server.connect = true binds no "
+            "socket to guard");
+  EXPECT_EQ(
+      error_of(std::string("[curve]\nkey = \"relative.key\"\nclients_allow = \"/c\"\n") + k_runner)
+          .substr(0, 26),
+      "config.toml:2: curve.key: ");
+  EXPECT_EQ(error_of(std::string("[curve]\nworkers_allow = \"/w\"\n") + k_runner),
+            "config.toml:2: curve.workers_allow: unknown key");
 }
 
 }  // namespace

@@ -55,6 +55,7 @@ struct Server {
   std::string state_dir = "/run/planificador";  // host directory for helper sockets
   std::size_t pool = 4;  // default of Runner::pool; parse() makes it `workers` if the file has none
   std::string broker;    // the fleet broker's worker endpoint; empty = serve intake/events/control
+  std::string clients;   // the client endpoint (a ROUTER, docs/protocol.md); empty = none
 };
 
 // [link]: the worker link to server.broker (docs/fleet.md §8). parse() checks that both key
@@ -66,6 +67,16 @@ struct Link {
   bool plaintext = false;           // true: the link without CURVE
   std::size_t key_line = 0;         // where link.key is in the file (for messages)
   std::size_t broker_key_line = 0;  // where link.broker_key is
+};
+
+// [curve]: CURVE on the sockets the daemon binds (docs/protocol.md). parse() checks that
+// the two files go together and that the daemon binds its sockets; the daemon loads them,
+// naming the key and line below when one does not.
+struct SocketCurve {
+  std::string key;                     // the daemon's key pair file (.key); empty = none
+  std::string clients_allow;           // the clients' public keys; empty = no CURVE
+  std::size_t key_line = 0;            // where curve.key is in the file (for messages)
+  std::size_t clients_allow_line = 0;  // where curve.clients_allow is
 };
 
 struct Output {
@@ -107,6 +118,7 @@ struct Config {
   std::uint64_t compile_wall_ms = 30000;  // [limits] compile_ms: default of Runner::compile_wall_ms
   Log log;
   Link link;
+  SocketCurve curve;
   std::vector<Runner> runners;
 };
 

@@ -70,7 +70,9 @@ class Scheduler {
 
   // Handles one frame from intake (`from_control` false) or control: admits or rejects a
   // SUBMIT, applies a CANCEL, drops malformed input. Never blocks on the events consumer.
-  void handle_frame(std::string_view frame, bool from_control);
+  // Returns true when the frame was a SUBMIT that is queued or was answered (its EXITED
+  // is sent or will be), false for anything dropped or for a CANCEL.
+  bool handle_frame(std::string_view frame, bool from_control);
   // Queues `task`, which admit() admitted, unless the backlog is full, the scheduler is
   // draining or a task with its id is queued or running; then nothing is sent for it and
   // the caller answers (another intake, e.g. HTTP). Never blocks on the events consumer.
@@ -84,6 +86,8 @@ class Scheduler {
   // admission goes on (the caller stops feeding SUBMITs first).
   [[nodiscard]] std::vector<protocol::TaskId> take_back();
 
+  // Returns true while task `id` is queued or running.
+  [[nodiscard]] bool has_task(const protocol::TaskId& id) const;
   // Returns true while the backlog has room and the scheduler is not draining.
   [[nodiscard]] bool has_room() const;
   // Returns the number of tasks waiting / running now.

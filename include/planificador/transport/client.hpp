@@ -1,6 +1,7 @@
 #pragma once
 // Client: the client side of SPEC §1 for planctl — PUSH to intake, PULL from events, and
-// optionally PUB to a control socket.
+// optionally PUB to a control socket — or one DEALER to a daemon's client endpoint
+// (docs/protocol.md), which carries all of it and returns only this client's events.
 
 #include <chrono>
 #include <memory>
@@ -33,6 +34,10 @@ class Client {
                                                                const std::string& events,
                                                                const std::string& control,
                                                                const CurveClient& curve = {});
+  // Connects one DEALER to a daemon's client endpoint, as a CURVE client when `curve` has
+  // a server key. send(), send_control() and receive() all use it.
+  [[nodiscard]] static Result<std::unique_ptr<Client>> connect_endpoint(
+      const std::string& endpoint, const CurveClient& curve = {});
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;

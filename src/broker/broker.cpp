@@ -1,5 +1,6 @@
-// The broker's client side: SUBMIT and CANCEL from intake and control (SPEC §3 at the
-// broker), the answers the broker writes itself, the events queue and the shutdown.
+// The broker's client side: SUBMIT and CANCEL from intake, control and the client endpoint
+// (SPEC §3 at the broker, docs/protocol.md), the answers the broker writes itself, the
+// events queue, the client connections' queues and the shutdown.
 // The link side is in executors.cpp.
 
 #include "planificador/broker/broker.hpp"
@@ -14,8 +15,11 @@
 namespace planificador::broker {
 namespace {
 
+constexpr auto k_submit = static_cast<unsigned char>(protocol::MessageType::submit);
 constexpr auto k_submit_ext =
     static_cast<unsigned char>(protocol::MessageType::submit_ext_or_report);
+constexpr auto k_cancel = static_cast<unsigned char>(protocol::MessageType::cancel_or_append_err);
+constexpr auto k_exited_type = static_cast<unsigned char>(protocol::MessageType::exited);
 constexpr std::int32_t k_exit_rejected = 125;
 constexpr std::int32_t k_exit_cancelled = 130;
 constexpr Time k_tick_min{5};
@@ -26,9 +30,25 @@ Frame encoded(const Message& message) {
   return Frame(protocol::encode(message));
 }
 
+// The task id of a client's SUBMIT, SUBMIT_EXT or CANCEL; nullopt for anything else.
+std::optional<protocol::TaskId> client_task_id(std::string_view bytes) {
+  constexpr std::size_t k_header = 1 + protocol::k_task_id_size;
+  if (bytes.size() < k_header) {
+    return std::nullopt;
+  }
+  const auto type = static_cast<unsigned char>(bytes.front());
+  if (type != k_submit && type != k_submit_ext && !(type == k_cancel && bytes.size() == k_header)) {
+    return std::nullopt;
+  }
+  return protocol::TaskId::from_bytes(bytes.substr(1, protocol::k_task_id_size));
+}
+
 }  // namespace
 
-Broker::Broker(Settings settings, Time now) : m_settings(std::move(settings)), m_now(now) {}
+Broker::Broker(Settings settings, Time now)
+    : m_settings(std::move(settings)),
+      m_now(now),
+      m_clients(m_settings.client_cut_off, m_settings.client_cut_off) {}
 
 void Broker::on_intake(Frame frame, Time now) {
   m_now = now;
@@ -63,6 +83,43 @@ void Broker::on_control(Frame frame, Time now) {
     return cancel(cancel_message->id, std::move(frame));
   }
   drop("control carries only CANCEL", bytes);
+}
+
+void Broker::on_client(std::string_view peer, Frame frame, Time now) {
+  m_now = now;
+  const std::string_view bytes = frame.view();
+  const auto id = client_task_id(bytes);
+  if (!id) {
+    return drop("from a client connection: not a SUBMIT, SUBMIT_EXT or CANCEL", bytes);
+  }
+  if (static_cast<unsigned char>(bytes.front()) == k_cancel) {
+    if (m_clients.owner(*id) != peer) {
+      return drop("a client's CANCEL for another connection's task, or none", bytes);
+    }
+    return cancel(*id, std::move(frame));
+  }
+  if (m_tasks.contains(*id) || !m_clients.claim(*id, peer)) {
+    return drop("a SUBMIT for a task that is queued or running", bytes);
+  }
+  on_intake(std::move(frame), now);
+  if (!m_tasks.contains(*id)) {
+    m_clients.release(*id);  // dropped; one answered here was released by its EXITED
+  }
+}
+
+void Broker::flush_clients(const std::function<transport::PeerSend(const std::string& peer,
+                                                                   const std::string& frame)>& send,
+                           Time now) {
+  m_now = now;
+  const auto orphans = m_clients.send_pending(send);
+  if (!orphans.empty()) {
+    spdlog::info("{} tasks lost their client connection (gone, or not reading): cancelling them",
+                 orphans.size());
+  }
+  for (const auto& id : orphans) {
+    cancel(id, encoded(protocol::Cancel{id}));
+  }
+  note_events();
 }
 
 void Broker::submit(protocol::Submit submit, Frame frame) {
@@ -158,6 +215,15 @@ void Broker::reject(const protocol::TaskId& id, bool extended, std::string_view 
 }
 
 void Broker::push_event(Frame frame) {
+  const std::string_view bytes = frame.view();
+  const auto id = bytes.size() > protocol::k_task_id_size
+                      ? protocol::TaskId::from_bytes(bytes.substr(1, protocol::k_task_id_size))
+                      : std::nullopt;
+  if (id && m_clients.owner(*id)) {
+    const bool exited = static_cast<unsigned char>(bytes.front()) == k_exited_type;
+    (void)m_clients.push(*id, std::string(bytes), false, exited);
+    return note_events();
+  }
   m_event_bytes += frame.size();
   m_events.push_back(std::move(frame));
   note_events();
@@ -181,7 +247,8 @@ std::size_t Broker::flush_events(const std::function<bool(Frame&)>& send, Time n
 
 bool Broker::events_full() const {
   return m_events.size() >= m_settings.events_capacity ||
-         m_event_bytes >= m_settings.events_capacity_bytes;
+         m_event_bytes >= m_settings.events_capacity_bytes ||
+         m_clients.size() >= m_settings.events_capacity;
 }
 
 // fleet.md §3: while the events queue is full the link is not read, and that time must not
@@ -225,7 +292,9 @@ bool Broker::accepting_intake() const {
 
 bool Broker::reading_link() const { return !events_full(); }
 
-bool Broker::finished() const { return m_shutting_down && m_tasks.empty() && m_events.empty(); }
+bool Broker::finished() const {
+  return m_shutting_down && m_tasks.empty() && m_events.empty() && !m_clients.has_pending();
+}
 
 Time Broker::tick_interval() const {
   return std::clamp(Time{m_settings.heartbeat_ms / 4}, k_tick_min, k_tick_max);

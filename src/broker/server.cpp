@@ -24,6 +24,9 @@ namespace {
 constexpr int k_batch = 256;
 // After the grace period, how long the last events may wait for an events consumer.
 constexpr Time k_flush_timeout{5000};
+// While a client connection's pipe is full, how soon its frames are offered again (a
+// ROUTER polls writable while any connection can take a frame, not that one).
+constexpr Time k_busy_client_retry{5};
 
 Time clock_now() {
   return std::chrono::duration_cast<Time>(std::chrono::steady_clock::now().time_since_epoch());
@@ -72,6 +75,8 @@ class Loop {
   void poll_once();
   void note_stall(Time polled_at, Time wait);
   void read_clients(zmq::socket_t& socket, bool intake);
+  void read_client_endpoint();
+  void send_to_clients();
   void read_link();
   void deliver_link();
   bool deliver(LinkMessage& message);
@@ -89,7 +94,7 @@ class Loop {
 };
 
 void Loop::poll_once() {
-  std::array<zmq::pollitem_t, 7> items{};
+  std::array<zmq::pollitem_t, 9> items{};
   std::size_t count = 0;
   auto add = [&](void* socket, int fd, short events) {
     items[count] = zmq::pollitem_t{socket, fd, events, 0};
@@ -109,7 +114,19 @@ void Loop::poll_once() {
       m_sockets.admin ? add(m_sockets.admin->handle(), 0, ZMQ_POLLIN) : items.size();
   const std::size_t zap =
       m_sockets.zap ? add(m_sockets.zap->socket().handle(), 0, ZMQ_POLLIN) : items.size();
-  const auto wait = std::max(m_next_tick - m_now, Time{0});
+  const std::size_t clients =
+      m_sockets.clients ? add(m_sockets.clients->handle(), 0,
+                              static_cast<short>(m_broker.accepting_intake() ? ZMQ_POLLIN : 0))
+                        : items.size();
+  const bool clients_pending = m_broker.clients().has_pending();
+  if (m_sockets.clients) {
+    m_broker.clients().clear_signal();
+    add(nullptr, m_broker.clients().fd(), ZMQ_POLLIN);
+  }
+  auto wait = std::max(m_next_tick - m_now, Time{0});
+  if (clients_pending) {
+    wait = std::min(wait, k_busy_client_retry);
+  }
   zmq::poll(items.data(), count, wait);
   const Time polled_at = m_now;
   m_now = clock_now();
@@ -124,12 +141,14 @@ void Loop::poll_once() {
   if (ready(link)) read_link();
   if (ready(intake)) read_clients(m_sockets.intake, true);
   if (ready(control)) read_clients(*m_sockets.control, false);
+  if (ready(clients)) read_client_endpoint();
   if (m_now >= m_next_tick) {
     m_broker.on_tick(m_now);
     m_next_tick = m_now + m_broker.tick_interval();
   }
   deliver_link();
   send_events();
+  send_to_clients();
 }
 
 // A round lasts the poll's timeout and a little work. Much longer, and the broker was not
@@ -161,6 +180,48 @@ void Loop::read_clients(zmq::socket_t& socket, bool intake) {
       m_broker.on_control(take_frame(message), m_now);
     }
   }
+}
+
+// Each message of a client DEALER reaches the ROUTER as its routing id, then its one frame.
+void Loop::read_client_endpoint() {
+  for (int i = 0; i < k_batch && m_broker.accepting_intake(); ++i) {
+    zmq::message_t routing;
+    if (!m_sockets.clients->recv(routing, zmq::recv_flags::dontwait)) {
+      return;
+    }
+    if (!routing.more()) {
+      continue;
+    }
+    zmq::message_t payload;
+    if (receive_single(*m_sockets.clients, payload, "clients") != Received::frame) {
+      continue;
+    }
+    m_broker.on_client(routing.to_string_view(), take_frame(payload), m_now);
+  }
+}
+
+void Loop::send_to_clients() {
+  if (!m_sockets.clients) {
+    return;
+  }
+  auto& router = *m_sockets.clients;
+  m_broker.flush_clients(
+      [&router](const std::string& peer, const std::string& frame) {
+        try {
+          if (!router.send(zmq::buffer(peer),
+                           zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+            return transport::PeerSend::busy;
+          }
+        } catch (const zmq::error_t& error) {
+          if (error.num() == EHOSTUNREACH) {
+            return transport::PeerSend::gone;
+          }
+          throw;
+        }
+        (void)router.send(zmq::buffer(frame), zmq::send_flags::none);
+        return transport::PeerSend::sent;
+      },
+      m_now);
 }
 
 void Loop::read_link() {

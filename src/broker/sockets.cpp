@@ -29,6 +29,8 @@ constexpr int k_link_receive_hwm = 1000;
 // the broker gave them to it.
 constexpr int k_events_linger_ms = 5000;
 constexpr int k_link_linger_ms = 1000;
+// Frames ZeroMQ holds for one client connection beyond the broker's own queue for it.
+constexpr int k_clients_send_hwm = 64;
 // ZMQ_IN_BATCH_SIZE, left at its default: a frame at most this long may be a slice of a
 // shared receive buffer (zmq_setsockopt(3)).
 constexpr std::size_t k_receive_batch = 8192;
@@ -59,8 +61,19 @@ void set_client_options(Sockets& sockets, const config::BrokerConfig& config,
     sockets.admin->set(zmq::sockopt::linger, 0);
     sockets.admin->set(zmq::sockopt::maxmsgsize, std::int64_t{65536});
   }
+  if (sockets.clients) {
+    sockets.clients->set(zmq::sockopt::maxmsgsize, max_frame);
+    sockets.clients->set(zmq::sockopt::linger, k_events_linger_ms);
+    sockets.clients->set(zmq::sockopt::sndhwm, k_clients_send_hwm);
+    // A frame for a connection that is gone fails instead of vanishing, and one for a full
+    // pipe waits in the broker (zmq_setsockopt(3), ZMQ_ROUTER_MANDATORY).
+    sockets.clients->set(zmq::sockopt::router_mandatory, true);
+  }
   if (!security.clients_curve) {
     return;
+  }
+  if (sockets.clients) {
+    transport::curve::make_server(*sockets.clients, *security.keys, k_clients_domain);
   }
   transport::curve::make_server(sockets.intake, *security.keys, k_clients_domain);
   transport::curve::make_server(sockets.events, *security.keys, k_clients_domain);
@@ -116,6 +129,9 @@ Result<std::unique_ptr<Sockets>> open_sockets(const config::BrokerConfig& config
     if (!broker.admin.empty()) {
       sockets->admin.emplace(sockets->context, zmq::socket_type::rep);
     }
+    if (!broker.clients.empty()) {
+      sockets->clients.emplace(sockets->context, zmq::socket_type::router);
+    }
     set_client_options(*sockets, config, security);
     set_link_options(sockets->workers, security);
   } catch (const zmq::error_t& error) {
@@ -132,6 +148,7 @@ Result<std::unique_ptr<Sockets>> open_sockets(const config::BrokerConfig& config
       {&sockets->events, broker.events, "events"},
       {sockets->control ? &*sockets->control : nullptr, broker.control, "control"},
       {sockets->admin ? &*sockets->admin : nullptr, broker.admin, "admin"},
+      {sockets->clients ? &*sockets->clients : nullptr, broker.clients, "clients"},
   };
   for (const auto& binding : bindings) {
     if (binding.socket == nullptr) {

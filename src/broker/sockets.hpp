@@ -1,5 +1,6 @@
 #pragma once
-// The broker's sockets: SPEC §1's intake, events and control towards clients, the worker
+// The broker's sockets: SPEC §1's intake, events and control and the client endpoint
+// towards clients, the worker
 // ROUTER towards daemons, the admin REP and the ZAP handler, all in one context and served
 // by one thread. Internal to the broker module.
 
@@ -24,6 +25,7 @@ struct Sockets {
   zmq::socket_t workers{context, zmq::socket_type::router};
   std::optional<zmq::socket_t> control;
   std::optional<zmq::socket_t> admin;
+  std::optional<zmq::socket_t> clients;  // the client endpoint's ROUTER
 };
 
 // Returns the bytes of a message read from one of the broker's sockets as a Frame that owns

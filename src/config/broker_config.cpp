@@ -34,6 +34,7 @@ void read_broker(Section& t, BrokerSection& out) {
   t.string("control", out.control, rules::optional_endpoint);
   t.string("workers", out.workers, rules::endpoint);
   t.string("admin", out.admin, rules::optional_endpoint);
+  t.string("clients", out.clients, rules::optional_endpoint);
   t.integer("backlog", k_backlog, out.backlog);
   t.integer("max_code_bytes", k_max_code_bytes, out.max_code_bytes);
   t.integer("heartbeat_ms", k_heartbeat_ms, out.heartbeat_ms);

@@ -13,7 +13,8 @@ constexpr std::size_t k_frames_per_peer = 64;
 
 }  // namespace
 
-ClientOutbox::ClientOutbox(std::size_t capacity) : m_capacity(std::max<std::size_t>(capacity, 1)) {}
+ClientOutbox::ClientOutbox(std::size_t capacity, std::optional<std::size_t> cut_off)
+    : m_capacity(std::max<std::size_t>(capacity, 1)), m_cut_off(cut_off) {}
 
 bool ClientOutbox::claim(const protocol::TaskId& id, std::string_view peer) {
   const std::lock_guard lock(m_mutex);
@@ -63,6 +64,9 @@ bool ClientOutbox::push(const protocol::TaskId& id, std::string frame, bool may_
     ++m_discarded;
   } else {
     append_locked(peer, std::move(frame));
+    if (!may_wait && m_cut_off && peer.frames.size() > *m_cut_off) {
+      cut_off_locked(peer);
+    }
   }
   if (last) {
     m_owners.erase(id);
@@ -81,6 +85,14 @@ void ClientOutbox::push_to(std::string_view peer_name, std::string frame) {
     return;
   }
   append_locked(peer, std::move(frame));
+}
+
+void ClientOutbox::cut_off_locked(Peer& peer) {
+  peer.gone = true;
+  m_discarded += peer.frames.size();
+  peer.frames.clear();
+  m_cut_tasks.insert(m_cut_tasks.end(), peer.tasks.begin(), peer.tasks.end());
+  m_wakeup.raise();  // so send_pending() runs and hands the tasks back
 }
 
 void ClientOutbox::append_locked(Peer& peer, std::string frame) {
@@ -106,6 +118,7 @@ std::vector<protocol::TaskId> ClientOutbox::send_pending(
   bool room = false;
   {
     const std::lock_guard lock(m_mutex);
+    orphans.swap(m_cut_tasks);
     for (auto it = m_peers.begin(); it != m_peers.end();) {
       auto& [name, peer] = *it;
       for (std::size_t i = 0; i < k_frames_per_peer && !peer.frames.empty() && !peer.gone; ++i) {

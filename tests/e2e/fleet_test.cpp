@@ -6,10 +6,13 @@
 // exactly one EXITED and no event after it.
 
 #include <algorithm>
+#include <future>
 #include <map>
+#include <set>
 #include <signal.h>
 #include <thread>
 
+#include "daemon_process.hpp"
 #include "e2e_common.hpp"
 #include "fleet_cluster.hpp"
 #include "fleet_traffic.hpp"
@@ -335,6 +338,35 @@ TEST_F(FleetTest, ADaemonJoiningUnderLoadGetsWorkAtOnce) {
   EXPECT_TRUE(containers_of(cluster().instance(*d)).empty());
   EXPECT_TRUE(cluster().wait_view(
       [](const broker::FleetView& view) { return !FleetCluster::executor(view, k_d); }, 10s));
+}
+
+// 6. planctl's default, the client endpoint, works against the broker as against a lone
+// daemon: concurrent runs each print exactly their own task's output, which never reaches
+// SPEC's events socket.
+TEST_F(FleetTest, PlanctlRunsThroughTheBrokersClientEndpoint) {
+  constexpr int k_runs = 6;
+  std::vector<std::future<CommandResult>> runs;
+  for (int run = 0; run < k_runs; ++run) {
+    runs.push_back(std::async(std::launch::async, [run] {
+      const std::string tag = "fleet run " + std::to_string(run);
+      return run_command({test_binary_dir() + "/planctl", "run", "--image", "bash", "--endpoint",
+                          cluster().clients(), "--report", "-"},
+                         "echo '" + tag + " one'; sleep 0.1; echo '" + tag + " two'\nexit " +
+                             std::to_string(run) + "\n",
+                         k_task_wait);
+    }));
+  }
+  std::set<std::string> executors;
+  for (int run = 0; run < k_runs; ++run) {
+    const auto result = runs[run].get();
+    const std::string tag = "fleet run " + std::to_string(run);
+    EXPECT_EQ(result.exit_code, run) << result.err;
+    EXPECT_EQ(result.out, tag + " one\n" + tag + " two\n");
+    const auto report = result.err.substr(result.err.rfind('{'));
+    executors.insert(report_field(report, "executor"));
+  }
+  EXPECT_GE(executors.size(), 2U) << "the broker spread the runs over its daemons";
+  // Nothing of these tasks came out of the events socket (TearDown checks for strays).
 }
 
 }  // namespace

@@ -96,6 +96,25 @@ std::vector<Event> BrokerHarness::events() {
   return taken;
 }
 
+std::vector<std::pair<std::string, Event>> BrokerHarness::client_events(
+    const std::set<std::string>& gone, const std::set<std::string>& busy) {
+  std::vector<std::pair<std::string, Event>> taken;
+  m_broker.flush_clients(
+      [&](const std::string& peer, const std::string& frame) {
+        if (gone.contains(peer)) {
+          return transport::PeerSend::gone;
+        }
+        if (busy.contains(peer)) {
+          return transport::PeerSend::busy;
+        }
+        auto decoded = protocol::decode_outbound(frame);
+        taken.emplace_back(peer, Event{frame, decoded ? *decoded : protocol::Exited{}});
+        return transport::PeerSend::sent;
+      },
+      m_now);
+  return taken;
+}
+
 std::vector<SentLink> BrokerHarness::sent() {
   std::vector<broker::LinkMessage> messages;
   m_broker.take_link(messages);

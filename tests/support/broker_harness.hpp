@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,10 @@ class BrokerHarness {
   void intake(const std::string& frame) { m_broker.on_intake(broker::Frame(frame), m_now); }
   void control(const std::string& frame) { m_broker.on_control(broker::Frame(frame), m_now); }
   void cancel(const protocol::TaskId& id) { intake(protocol::encode(protocol::Cancel{id})); }
+  // A frame from connection `peer` of the client endpoint.
+  void client(const std::string& peer, const std::string& frame) {
+    m_broker.on_client(peer, broker::Frame(frame), m_now);
+  }
 
   // Daemon side.
   void link(const std::string& routing, const std::string& frame);
@@ -65,6 +70,10 @@ class BrokerHarness {
   // Outputs, taken: every events frame and every link frame since the last call.
   [[nodiscard]] std::vector<Event> events();
   [[nodiscard]] std::vector<SentLink> sent();
+  // The frames for client connections, each with its connection, as a ROUTER sends them:
+  // to connections in `gone` a send fails (EHOSTUNREACH), to those in `busy` it would block.
+  [[nodiscard]] std::vector<std::pair<std::string, Event>> client_events(
+      const std::set<std::string>& gone = {}, const std::set<std::string>& busy = {});
   // The ids of the SUBMITs in `sent` that went to `routing`.
   [[nodiscard]] static std::vector<protocol::TaskId> submits(const std::vector<SentLink>& sent,
                                                              const std::string& routing);

@@ -119,6 +119,7 @@ std::string FleetCluster::write_broker_config() const {
          << "control = \"" << endpoint(m_control) << "\"\n"
          << "workers = \"" << endpoint(m_workers) << "\"\n"
          << "admin = \"" << endpoint(m_admin) << "\"\n"
+         << "clients = \"" << endpoint(m_clients) << "\"\n"
          << "backlog = " << m_settings.backlog << "\n"
          << "heartbeat_ms = " << m_settings.heartbeat_ms << "\n"
          << "heartbeat_misses = " << m_settings.heartbeat_misses << "\n"
@@ -165,6 +166,7 @@ std::string FleetCluster::start_broker(std::chrono::milliseconds timeout) {
         m_control = bound_endpoint(text, "control");
         m_workers = bound_endpoint(text, "workers");
         m_admin = bound_endpoint(text, "admin");
+        m_clients = bound_endpoint(text, "clients");
         (void)write_broker_config();  // a restart binds these very endpoints
       }
       return "";

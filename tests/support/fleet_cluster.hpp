@@ -100,6 +100,8 @@ class FleetCluster {
   [[nodiscard]] const std::string& dir() const noexcept { return m_dir; }
   // The broker's endpoints, as it bound them the first time (restarts keep them).
   [[nodiscard]] const std::string& intake() const noexcept { return m_intake; }
+  // The broker's client endpoint (broker.clients, docs/protocol.md).
+  [[nodiscard]] const std::string& clients() const noexcept { return m_clients; }
   [[nodiscard]] const std::string& events() const noexcept { return m_events; }
   [[nodiscard]] const std::string& control() const noexcept { return m_control; }
   [[nodiscard]] const std::string& workers() const noexcept { return m_workers; }
@@ -195,6 +197,7 @@ class FleetCluster {
   bool m_broker_reaped = true;
   int m_broker_runs = 0;
   std::string m_intake;
+  std::string m_clients;
   std::string m_events;
   std::string m_control;
   std::string m_workers;

@@ -1,8 +1,9 @@
 #pragma once
 // Broker: the fleet broker's rules (docs/fleet.md) as a state machine. Inputs are frames
-// from the client sockets, frames from the worker link (with the sender's routing id), and
-// ticks; outputs are frames for the events socket and for daemons, collected here for the
-// socket loop (server.hpp) to send. No socket and no clock: time is passed in, so the
+// from the client sockets (the client endpoint's with the sender's routing id), frames from
+// the worker link (with the sender's routing id), and ticks; outputs are frames for the
+// events socket, for client connections and for daemons, collected here for the socket
+// loop (server.hpp) to send. No socket and no clock: time is passed in, so the
 // rules are tested with a fake clock.
 
 #include <cstddef>
@@ -22,6 +23,7 @@
 #include "planificador/protocol/codec.hpp"
 #include "planificador/protocol/link.hpp"
 #include "planificador/protocol/report.hpp"
+#include "planificador/transport/client_outbox.hpp"
 
 namespace planificador::broker {
 
@@ -38,6 +40,9 @@ struct Settings {
   // Frames and bytes the events queue holds before the broker stops reading the link.
   std::size_t events_capacity = 4096;
   std::size_t events_capacity_bytes = std::size_t{64} << 20;
+  // Frames one connection of the client endpoint may leave unread before the broker cuts
+  // it off (cancels its tasks): the broker cannot make one client's daemons wait.
+  std::size_t client_cut_off = 1024;
 };
 
 // A frame for one daemon. `submit` is set for a SUBMIT/SUBMIT_EXT: one the socket does not
@@ -90,6 +95,10 @@ class Broker {
   void on_intake(Frame frame, Time now);
   // Handles one single-part frame read from control (CANCEL only).
   void on_control(Frame frame, Time now);
+  // Handles one frame a connection of the client endpoint sent (docs/protocol.md), `peer`
+  // being its routing id: a SUBMIT whose events then go to that connection only, or a
+  // CANCEL of one of its own tasks.
+  void on_client(std::string_view peer, Frame frame, Time now);
   // Handles one frame a daemon sent over the link, `routing` being its routing id.
   void on_link(std::string_view routing, Frame frame, Time now);
   // Declares silent daemons lost, sends heartbeats, answers tasks that waited too long, and
@@ -129,6 +138,13 @@ class Broker {
   [[nodiscard]] std::size_t events_pending() const noexcept { return m_events.size(); }
   // Moves the frames for daemons into `out` (cleared first), oldest first.
   void take_link(std::vector<LinkMessage>& out);
+  // Offers the frames for client connections to `send` (ClientOutbox::send_pending), and
+  // cancels the tasks of connections found gone or cut off.
+  void flush_clients(const std::function<transport::PeerSend(const std::string& peer,
+                                                             const std::string& frame)>& send,
+                     Time now);
+  // Returns the client connections' frames waiting, and an fd readable when one was queued.
+  [[nodiscard]] const transport::ClientOutbox& clients() const noexcept { return m_clients; }
 
   // Returns what `planctl fleet` shows.
   [[nodiscard]] FleetView view(Time now) const;
@@ -188,6 +204,7 @@ class Broker {
   // Peers told UNKNOWN lately, so a daemon's backlog of frames draws one answer, not one each.
   std::unordered_map<std::string, Time, StringHash, std::equal_to<>> m_unknown_told;
   std::deque<Frame> m_events;
+  transport::ClientOutbox m_clients;  // frames for client connections, and who owns each task
   std::size_t m_event_bytes = 0;
   std::vector<LinkMessage> m_link;
   std::optional<Time> m_paused_since;  // the events queue is full since then

@@ -18,7 +18,8 @@ struct BrokerSection {
   std::string control;                           // SUB; empty = none
   std::string workers = "tcp://127.0.0.1:5557";  // the ROUTER daemons connect to
   std::string admin;                             // REP answering `planctl fleet`; empty = none
-  std::size_t backlog = 10000;                   // tasks waiting in the broker at most
+  std::string clients;          // the client endpoint, a ROUTER (docs/protocol.md); empty = none
+  std::size_t backlog = 10000;  // tasks waiting in the broker at most
   std::size_t max_code_bytes = std::size_t{1} << 20;
   std::uint32_t heartbeat_ms = 1000;
   std::uint32_t heartbeat_misses = 3;

@@ -29,8 +29,11 @@ enum class PeerSend { sent, busy, gone };
 class ClientOutbox {
  public:
   // Creates an outbox holding at most `capacity` frames (at least 1) per connection before
-  // a blocking push waits.
-  explicit ClientOutbox(std::size_t capacity);
+  // a blocking push waits. With `cut_off`, a connection that has more than that many
+  // frames waiting after a push that may not wait is treated as gone (for a single-threaded
+  // owner, the fleet broker, which cannot make one client's producers wait): its frames
+  // are discarded, and the next send_pending() hands back its tasks.
+  explicit ClientOutbox(std::size_t capacity, std::optional<std::size_t> cut_off = std::nullopt);
   ClientOutbox(const ClientOutbox&) = delete;
   ClientOutbox& operator=(const ClientOutbox&) = delete;
 
@@ -85,7 +88,11 @@ class ClientOutbox {
   void append_locked(Peer& peer, std::string frame);
   void forget_if_idle_locked(const std::string& peer);
 
+  void cut_off_locked(Peer& peer);
+
   const std::size_t m_capacity;
+  const std::optional<std::size_t> m_cut_off;
+  std::vector<protocol::TaskId> m_cut_tasks;  // of connections cut off, for send_pending()
   mutable std::mutex m_mutex;
   std::condition_variable m_room;
   std::map<std::string, Peer> m_peers;

@@ -1,13 +1,14 @@
 """Python client of planificador: run untrusted code in the daemon's sandboxes over ZeroMQ.
 
     from planificador import Client
-    with Client() as client:
+    with Client() as client:  # the daemon's client endpoint, tcp://127.0.0.1:5559
         print(client.run("python", "print('hello')").text)
 """
 
 from .aio import AsyncClient, AsyncTask
 from .client import Client, Task
-from .errors import ClientClosed, PlanificadorError, Unreachable
+from .curve import CurveKeys
+from .errors import ClientClosed, ConnectionLost, PlanificadorError, Unreachable
 from .protocol import new_task_id
 from .result import Result
 
@@ -16,6 +17,8 @@ __all__ = [
     "AsyncTask",
     "Client",
     "ClientClosed",
+    "ConnectionLost",
+    "CurveKeys",
     "PlanificadorError",
     "Result",
     "Task",

@@ -1,7 +1,8 @@
 """The asyncio client, on zmq.asyncio: the same sockets and rules as the threaded one.
 
-All sockets live in one event loop; reader tasks for events and for the two monitors are
-started on first use (the loop must be running), and stopped by close().
+All sockets live in one event loop, so the client endpoint's one DEALER can be sent on by
+any coroutine and read by the reader. The reader task (events and monitors, in that order)
+is started on first use (the loop must be running), and stopped by close().
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import zmq
 import zmq.asyncio
 
 from . import _common, protocol
-from ._common import Counters, TaskRecord
-from .errors import ClientClosed, Unreachable
+from ._common import Counters, Session, TaskRecord
+from .curve import CurveArgument, as_curve_keys
+from .errors import ClientClosed, ConnectionLost, Unreachable
 from .protocol import BytesLike
 from .result import Result
 
@@ -57,7 +59,7 @@ class AsyncTask:
 
     async def wait(self, timeout: Optional[float] = None) -> Result:
         """The Result once EXITED came; TimeoutError if it did not within timeout seconds
-        (the task is not cancelled by that)."""
+        (the task is not cancelled by that); ConnectionLost if the connection dropped first."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._record.finished:
             remaining = None if deadline is None else deadline - time.monotonic()
@@ -90,7 +92,7 @@ class AsyncTask:
         return self.chunks()
 
     async def cancel(self) -> None:
-        """Sends CANCEL (to control if the client has one, else to intake)."""
+        """Sends CANCEL (over the client endpoint, or to SPEC's control or intake)."""
         await self._client._send_cancel(self.id)
 
     def _finished_result(self) -> Result:
@@ -114,27 +116,41 @@ class AsyncTask:
 
 
 class AsyncClient:
-    """The asyncio flavour of Client; share one per daemon between coroutines."""
+    """The asyncio flavour of Client (same arguments); share one between coroutines."""
 
     def __init__(
         self,
-        intake: str = _common.DEFAULT_INTAKE,
-        events: str = _common.DEFAULT_EVENTS,
+        intake: Optional[str] = None,
+        events: Optional[str] = None,
         control: Optional[str] = None,
         connect_timeout: float = 5.0,
+        *,
+        endpoint: Optional[str] = None,
+        curve: CurveArgument = None,
     ) -> None:
-        self.intake_endpoint = intake
-        self.events_endpoint = events
-        self.control_endpoint = control or None
+        endpoints = _common.choose_endpoints(intake, events, control, endpoint)
+        self._endpoints = endpoints
+        self.endpoint = endpoints.clients
+        self.intake_endpoint = endpoints.intake
+        self.events_endpoint = endpoints.events
+        self.control_endpoint = endpoints.control
         self.connect_timeout = connect_timeout
+        self.curve = as_curve_keys(curve)
         self.counters = Counters()
         self._closed = False
-        self._intake_up = False
-        self._events_up = False
         self._control_subscribed = False
         self._tasks: dict[bytes, AsyncTask] = {}
+        self._unsent: set[bytes] = set()  # tasks registered whose SUBMIT has not left yet
         self._runners: dict[bytes, asyncio.Future[dict[str, Any]]] = {}  # RUNNERS requests
         self._readers: list[asyncio.Task[None]] = []
+        if endpoints.clients is not None:
+            self._sessions = [Session(endpoints.clients, _common.CLIENTS_ROLE)]
+            # One connection: it carries the frames out and the events back.
+            self._send_session = self._lossy = self._sessions[0]
+        else:
+            assert endpoints.intake is not None and endpoints.events is not None
+            self._sessions = [Session(endpoints.intake, "intake"), Session(endpoints.events, "events")]
+            self._send_session, self._lossy = self._sessions
         # Created lazily: asyncio primitives and zmq.asyncio sockets belong to the loop
         # that first uses them, which need not exist when the client is constructed.
         self._ctx: Optional[zmq.asyncio.Context] = None
@@ -151,28 +167,30 @@ class AsyncClient:
             return
         asyncio.get_running_loop()  # fails clearly outside a coroutine
         ctx = zmq.asyncio.Context()
+        endpoints = self._endpoints
         try:
-            sockets = _common.open_sockets(
-                ctx, self.intake_endpoint, self.events_endpoint, self.control_endpoint
-            )
+            if endpoints.clients is not None:
+                dealer, monitor = _common.open_dealer(ctx, endpoints.clients, self.curve)
+                self._out, self._in, self._control = dealer, dealer, None
+                self._monitors = [monitor]
+            else:
+                assert endpoints.intake is not None and endpoints.events is not None
+                sockets = _common.open_sockets(
+                    ctx, endpoints.intake, endpoints.events, endpoints.control, self.curve
+                )
+                self._out, self._in, self._control = sockets.intake, sockets.events, sockets.control
+                self._monitors = [sockets.intake_monitor, sockets.events_monitor]
         except BaseException:
             ctx.destroy(linger=0)
             raise
         self._ctx = ctx
-        self._intake, self._intake_monitor = sockets.intake, sockets.intake_monitor
-        self._events, self._events_monitor = sockets.events, sockets.events_monitor
-        self._control = sockets.control
         self._state_changed = _Signal()
         self._send_lock = asyncio.Lock()
         self._control_lock = asyncio.Lock()
-        self._readers = [
-            asyncio.create_task(self._read_events(), name="planificador-events"),
-            asyncio.create_task(self._read_monitor(sockets.intake_monitor, "intake")),
-            asyncio.create_task(self._read_monitor(sockets.events_monitor, "events")),
-        ]
+        self._readers = [asyncio.create_task(self._read_loop(), name="planificador-events")]
 
     async def close(self) -> None:
-        """Stops the readers and closes the sockets; pending tasks fail with ClientClosed."""
+        """Stops the reader and closes the sockets; pending tasks fail with ClientClosed."""
         if self._closed:
             return
         self._closed = True
@@ -192,16 +210,18 @@ class AsyncClient:
         await asyncio.gather(*self._readers, return_exceptions=True)
         # A coroutine inside a send sees _closed at its next poll slice and gives up.
         async with self._send_lock:
-            self._intake.disable_monitor()
-            self._intake_monitor.close(0)
-            self._intake.close()
+            self._out.disable_monitor()
+            if self._in is not self._out:
+                self._in.disable_monitor()
+            for monitor in self._monitors:
+                monitor.close(0)
+            self._out.close()
         if self._control is not None:
             assert self._control_lock is not None
             async with self._control_lock:
                 self._control.close()
-        self._events.disable_monitor()
-        self._events_monitor.close(0)
-        self._events.close(0)
+        if self._in is not self._out:
+            self._in.close(0)
         # term() waits for the lingering sockets; keep the loop free meanwhile.
         await asyncio.get_running_loop().run_in_executor(None, self._ctx.term)
 
@@ -234,9 +254,8 @@ class AsyncClient:
         )
         task = AsyncTask(self, submission.task_id)
         key = submission.task_id.encode("ascii")
-        self._tasks[key] = task
         try:
-            await self._send(submission.frame, timeout)
+            await self._send(submission.frame, timeout, (key, task))
         except BaseException:
             self._tasks.pop(key, None)
             raise
@@ -272,7 +291,7 @@ class AsyncClient:
             raise
 
     async def cancel(self, task_id: str) -> None:
-        """Sends CANCEL for a task id (also one submitted by another program)."""
+        """Sends CANCEL for a task id, as Client.cancel()."""
         self._start()
         await self._send_cancel(task_id)
 
@@ -295,7 +314,7 @@ class AsyncClient:
 
     @property
     def connected(self) -> bool:
-        return self._intake_up and self._events_up
+        return all(session.up for session in self._sessions)
 
     # ----- sending -----
 
@@ -303,32 +322,42 @@ class AsyncClient:
         if self._closed:
             raise ClientClosed("the client is closed")
 
-    async def _send(self, frame: bytes, timeout: Optional[float]) -> None:
+    async def _send(
+        self, frame: bytes, timeout: Optional[float], register: Optional[tuple[bytes, AsyncTask]] = None
+    ) -> None:
         assert self._state_changed is not None and self._send_lock is not None
         started = time.monotonic()
-        connect_deadline = started + self.connect_timeout
         deadline = None if timeout is None else started + timeout
         # As in Client: no task is sent while its events could not come back.
-        while not self._events_up:
+        while not self._lossy.check_up(started, self.connect_timeout, time.monotonic()):
             self._check_open()
-            remaining = connect_deadline - time.monotonic()
-            if remaining <= 0:
-                raise Unreachable(self.events_endpoint, "events", self.connect_timeout)
-            await self._state_changed.wait(min(remaining, _common.POLL_SLICE_S))
-        async with self._send_lock:
-            while True:
-                self._check_open()
-                try:
-                    await self._intake.send(frame, zmq.NOBLOCK)
-                    return
-                except zmq.Again:
-                    pass
-                now = time.monotonic()
-                if not self._intake_up and now >= connect_deadline:
-                    raise Unreachable(self.intake_endpoint, "intake", self.connect_timeout)
-                if deadline is not None and now >= deadline:
-                    raise TimeoutError(f"the daemon did not take the task within {timeout} s")
-                await self._intake.poll(int(_common.POLL_SLICE_S * 1000), zmq.POLLOUT)
+            await self._state_changed.wait(_common.POLL_SLICE_S)
+        self._check_open()
+        if register is not None:
+            key, task = register
+            self._tasks[key] = task  # before sending: the first event may come at once
+            self._unsent.add(key)
+        try:
+            async with self._send_lock:
+                while True:
+                    self._check_open()
+                    # Only into a live session: the DEALER (no IMMEDIATE) would queue
+                    # the frame for a connection that may never come.
+                    while not self._send_session.check_up(started, self.connect_timeout, time.monotonic()):
+                        await self._state_changed.wait(_common.POLL_SLICE_S)
+                        self._check_open()
+                    try:
+                        await self._out.send(frame, zmq.NOBLOCK)
+                        return
+                    except zmq.Again:
+                        pass
+                    now = time.monotonic()
+                    if deadline is not None and now >= deadline:
+                        raise TimeoutError(f"the daemon did not take the frame within {timeout} s")
+                    await self._out.poll(int(_common.POLL_SLICE_S * 1000), zmq.POLLOUT)
+        finally:
+            if register is not None:
+                self._unsent.discard(register[0])
 
     async def _send_cancel(self, task_id: str) -> None:
         frame = protocol.encode_cancel(task_id)
@@ -351,34 +380,83 @@ class AsyncClient:
                 await self._control.poll(int(_common.POLL_SLICE_S * 1000), zmq.POLLIN)
             await self._control.send(frame)
 
-    # ----- readers -----
+    # ----- the reader -----
 
-    async def _read_monitor(self, monitor: zmq.asyncio.Socket, role: str) -> None:
+    async def _read_loop(self) -> None:
+        """Events before monitor events, as in Client: a disconnect is acted on only after
+        what the lost connection had delivered was read."""
+        poller = zmq.asyncio.Poller()
+        poller.register(self._in, zmq.POLLIN)
+        for monitor in self._monitors:
+            poller.register(monitor, zmq.POLLIN)
+        while True:
+            ready = dict(await poller.poll())
+            if self._in in ready:
+                await self._read_frames(1000)
+            for monitor, session in zip(self._monitors, self._sessions):
+                if monitor in ready:
+                    await self._read_monitor(monitor, session)
+
+    async def _read_frames(self, limit: Optional[int]) -> None:
+        count = 0
+        while limit is None or count < limit:
+            try:
+                frames = await self._in.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self._deliver(frames)
+            count += 1
+
+    async def _read_monitor(self, monitor: zmq.asyncio.Socket, session: Session) -> None:
         assert self._state_changed is not None
         while True:
-            up = _common.monitor_says_up(await monitor.recv_multipart())
-            if up is None:
+            try:
+                frames = await monitor.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            change = _common.monitor_change(frames, self.curve is not None)
+            if change is None:
                 continue
-            if role == "intake":
-                self._intake_up = up
-            else:
-                self._events_up = up
+            if change.up is False:
+                await self._read_frames(None)
+            if session.apply(change) and session is self._lossy:
+                self._connection_lost(session)
             self._state_changed.notify()
 
-    async def _read_events(self) -> None:
-        while True:
-            frames = await self._events.recv_multipart()
-            event = _common.decode_frames(frames, self.counters)
-            if event is None:
-                continue
-            if event.kind == "runners":
-                answer = self._runners.get(event.task_id)
-                if answer is not None and not answer.done() and event.report is not None:
-                    answer.set_result(event.report)
-                    continue
-            task = self._tasks.get(event.task_id)
-            if task is None:
-                _common.note_unknown(event, self.counters)
-                continue
-            if task._apply(event):
-                self._tasks.pop(event.task_id, None)
+    def _connection_lost(self, session: Session) -> None:
+        """Every task sent over the lost connection fails: its EXITED can no longer come."""
+        lost = [key for key in self._tasks if key not in self._unsent]
+        if lost:
+            _common.log.warning(
+                "lost the connection to %s (%s socket): %d pending task(s) fail with ConnectionLost",
+                session.endpoint, session.role, len(lost),
+            )
+        for key in lost:
+            task = self._tasks.pop(key)
+            task._fail(ConnectionLost(session.endpoint, session.role, f"task {task.id} ended"))
+            if self.endpoint is not None:
+                # As in the threaded client (_links.DealerLink.tasks_lost): a SUBMIT still
+                # in the DEALER's queue goes out on the next connection; this follows it.
+                sent = self._out.send(protocol.encode_cancel(key), zmq.NOBLOCK)
+                sent.add_done_callback(lambda future: future.cancelled() or future.exception())
+        for answer in self._runners.values():
+            if not answer.done():
+                answer.set_exception(
+                    ConnectionLost(session.endpoint, session.role, "the RUNNERS answer came")
+                )
+
+    def _deliver(self, frames: list[bytes]) -> None:
+        event = _common.decode_frames(frames, self.counters)
+        if event is None:
+            return
+        if event.kind == "runners":
+            answer = self._runners.get(event.task_id)
+            if answer is not None and not answer.done() and event.report is not None:
+                answer.set_result(event.report)
+                return
+        task = self._tasks.get(event.task_id)
+        if task is None:
+            _common.note_unknown(event, self.counters)
+            return
+        if task._apply(event):
+            self._tasks.pop(event.task_id, None)

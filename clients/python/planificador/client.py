@@ -1,12 +1,14 @@
-"""The threaded client: one PUSH to intake, one PULL from events shared by every task.
+"""The threaded client: one connection to a daemon shared by every task, read by one
+reader thread that hands each event to its task by task id.
 
-Socket ownership (ZeroMQ sockets are not thread-safe): the intake PUSH and the control
-XPUB are used only by callers' threads, each under its own lock; the events PULL and the
-monitor sockets only by the reader thread. Tasks are handed between them under locks.
+The connection is one DEALER to the daemon's client endpoint (the default), or SPEC's
+intake PUSH and events PULL; _links.py holds both and says which thread touches which
+socket (ZeroMQ sockets are not thread-safe). Tasks are handed between threads under locks.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Any, Iterator, Mapping, Optional, Sequence, Union
@@ -14,8 +16,10 @@ from typing import Any, Iterator, Mapping, Optional, Sequence, Union
 import zmq
 
 from . import _common, protocol
-from ._common import Counters, TaskRecord
-from .errors import ClientClosed, PlanificadorError, Unreachable
+from ._common import Counters, Session, SessionChange, TaskRecord
+from ._links import DealerLink, Registration, SpecLink
+from .curve import CurveArgument, as_curve_keys
+from .errors import ClientClosed, ConnectionLost, PlanificadorError
 from .protocol import BytesLike
 from .result import Result
 
@@ -39,7 +43,8 @@ class Task:
 
     def wait(self, timeout: Optional[float] = None) -> Result:
         """The Result once EXITED came. TimeoutError if it did not within timeout seconds;
-        the task goes on running (cancel() it if it should not)."""
+        the task goes on running (cancel() it if it should not). ConnectionLost if the
+        connection to the daemon dropped first; ClientClosed if the client was closed."""
         with self._cond:
             if not self._cond.wait_for(lambda: self._record.finished, timeout):
                 raise TimeoutError(f"task {self.id} did not finish within {timeout} s")
@@ -70,8 +75,9 @@ class Task:
         return self.chunks()
 
     def cancel(self) -> None:
-        """Sends CANCEL (to control if the client has one, else to intake). The task still
-        ends with EXITED (130 if it was cancelled, its own code if it had finished)."""
+        """Sends CANCEL (over the client endpoint; with SPEC's sockets to control if the
+        client has one, else to intake). The task still ends with EXITED (130 if it was
+        cancelled, its own code if it had finished)."""
         self._client._send_cancel(self.id)
 
     def _finished_result(self) -> Result:
@@ -98,48 +104,56 @@ class Task:
 
 
 class Client:
-    """A client of one planificador daemon (or fleet broker).
+    """A client of one planificador daemon (or, over SPEC's sockets, a fleet broker).
 
-    The daemon's events PUSH spreads events over all connected clients, so connect only
-    one client at a time to one events endpoint; share this Client between threads instead.
+    By default it connects one DEALER to the daemon's client endpoint (`endpoint`,
+    server.clients), which delivers to each connection the events of its own tasks only:
+    any number of clients may share a daemon. Giving `intake`, `events` or `control` uses
+    SPEC's sockets instead (a missing intake or events keeps its default); the daemon's
+    events PUSH spreads events over all connected readers, so connect only one client at a
+    time to one events endpoint. Either way, share one Client between threads.
+
+    `curve`: CurveKeys (or server key, client public key, client secret key in Z85) for a
+    daemon with a [curve] table; CurveKeys.from_files reads planctl keygen's files.
     """
 
     def __init__(
         self,
-        intake: str = _common.DEFAULT_INTAKE,
-        events: str = _common.DEFAULT_EVENTS,
+        intake: Optional[str] = None,
+        events: Optional[str] = None,
         control: Optional[str] = None,
         connect_timeout: float = 5.0,
+        *,
+        endpoint: Optional[str] = None,
+        curve: CurveArgument = None,
     ) -> None:
-        self.intake_endpoint = intake
-        self.events_endpoint = events
-        self.control_endpoint = control or None
+        endpoints = _common.choose_endpoints(intake, events, control, endpoint)
+        self.endpoint = endpoints.clients
+        self.intake_endpoint = endpoints.intake
+        self.events_endpoint = endpoints.events
+        self.control_endpoint = endpoints.control
         self.connect_timeout = connect_timeout
+        self.curve = as_curve_keys(curve)
         self.counters = Counters()
 
-        self._ctx = zmq.Context()
         self._closed = False
-        self._state = threading.Condition()  # guards _intake_up, _events_up, _tasks
-        self._intake_up = False
-        self._events_up = False
+        self._state = threading.Condition()  # guards the sessions, _tasks, _runners, the outbox
         self._tasks: dict[bytes, Task] = {}
-        self._runners: dict[bytes, Optional[dict[str, Any]]] = {}  # RUNNERS requests: answer
-        self._send_lock = threading.Lock()
-        self._control_lock = threading.Lock()
-        self._control_subscribed = False
+        self._losses = 0  # how often the connection that carries events was lost
+        # RUNNERS requests: None until the answer (or the error that ended the wait) comes.
+        self._runners: dict[bytes, Optional[Any]] = {}
+        self._ctx = zmq.Context()
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_write, False)
         try:
-            sockets = _common.open_sockets(self._ctx, intake, events, self.control_endpoint)
-            self._intake, self._intake_monitor = sockets.intake, sockets.intake_monitor
-            self._events, self._events_monitor = sockets.events, sockets.events_monitor
-            self._control: Optional[zmq.Socket] = sockets.control
-
-            self._wake_address = f"inproc://planificador-wake-{id(self)}"
-            self._wake_in = self._ctx.socket(zmq.PAIR)
-            self._wake_in.bind(self._wake_address)
-            self._wake_out = self._ctx.socket(zmq.PAIR)
-            self._wake_out.connect(self._wake_address)
+            if endpoints.clients is not None:
+                self._link: Any = DealerLink(self, self._ctx, endpoints.clients, self.curve)
+            else:
+                self._link = SpecLink(self, self._ctx, endpoints, self.curve)
         except BaseException:
             self._ctx.destroy(linger=0)
+            os.close(self._wake_read)
+            os.close(self._wake_write)
             raise
         self._reader = threading.Thread(target=self._read_loop, name="planificador-events", daemon=True)
         self._reader.start()
@@ -162,19 +176,16 @@ class Client:
         """Sends the task and returns at once with its Task.
 
         timeout bounds how long the send may wait while the daemon pushes back (its backlog
-        is full); Unreachable comes after connect_timeout if no daemon answers at all.
+        is full); Unreachable comes after connect_timeout if no daemon answers at all, and
+        at once if the daemon refuses this client's CURVE keys.
         """
         submission = _common.prepare_submission(
             image, code, stdin=stdin, args=args, env=env, files=files, limits=limits, report=report
         )
         task = Task(self, submission.task_id)
         key = submission.task_id.encode("ascii")
-        with self._state:
-            self._check_open()
-            # Registered before sending: the first event may beat send()'s return.
-            self._tasks[key] = task
         try:
-            self._send(submission.frame, timeout)
+            self._link.send(submission.frame, timeout, Registration(key, task))
         except BaseException:
             with self._state:
                 self._tasks.pop(key, None)
@@ -212,7 +223,8 @@ class Client:
             raise
 
     def cancel(self, task_id: str) -> None:
-        """Sends CANCEL for a task id (also one submitted by another program)."""
+        """Sends CANCEL for a task id. Over the client endpoint the daemon honours it only
+        for this client's own tasks; over SPEC's sockets it reaches any task."""
         self._send_cancel(task_id)
 
     def runners(self, timeout: Optional[float] = 5.0) -> list[dict[str, Any]]:
@@ -225,23 +237,26 @@ class Client:
             self._check_open()
             self._runners[key] = None
         try:
-            self._send(protocol.encode_runners(request_id), timeout)
+            self._link.send(protocol.encode_runners(request_id), timeout)
             with self._state:
                 if not self._state.wait_for(
                     lambda: self._closed or self._runners.get(key) is not None, timeout
                 ):
                     raise TimeoutError(f"no RUNNERS answer within {timeout} s")
                 self._check_open()
-                return _common.runners_list(request_id, self._runners[key])
+                answer = self._runners[key]
+            if isinstance(answer, BaseException):
+                raise answer
+            return _common.runners_list(request_id, answer)
         finally:
             with self._state:
                 self._runners.pop(key, None)
 
     @property
     def connected(self) -> bool:
-        """Whether both intake and events currently have a live daemon session."""
+        """Whether every socket of the client currently has a live daemon session."""
         with self._state:
-            return self._intake_up and self._events_up
+            return all(session.up for session in self._link.sessions)
 
     def close(self) -> None:
         """Stops the reader, closes the sockets; pending tasks fail with ClientClosed."""
@@ -252,24 +267,13 @@ class Client:
             pending = list(self._tasks.values())
             self._tasks.clear()
             self._state.notify_all()
-        self._wake_out.send(b"")
+        self._wake()
         self._reader.join()
         for task in pending:
             task._fail(ClientClosed(f"the client was closed before task {task.id} ended"))
-        # Each lock is taken so that no caller thread is inside a send while its socket
-        # closes; such a caller sees _closed at its next poll slice and gives up.
-        with self._send_lock:
-            self._intake.disable_monitor()
-            self._intake_monitor.close(0)
-            self._intake.close()
-        with self._control_lock:
-            if self._control is not None:
-                self._control.close()
-        self._events.disable_monitor()
-        self._events_monitor.close(0)
-        self._events.close(0)
-        self._wake_out.close(0)
-        self._wake_in.close(0)
+        self._link.close()
+        os.close(self._wake_read)
+        os.close(self._wake_write)
         self._ctx.term()
 
     def __enter__(self) -> "Client":
@@ -278,65 +282,67 @@ class Client:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    # ----- sending -----
+    # ----- used by the links -----
 
     def _check_open(self) -> None:
         if self._closed:
             raise ClientClosed("the client is closed")
 
-    def _wait_events_up(self, deadline: float) -> None:
-        """A task is sent only while its events can come back: otherwise an events endpoint
-        with nobody behind it would turn every task into one that never ends."""
-        with self._state:
-            while not self._events_up:
-                self._check_open()
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise Unreachable(self.events_endpoint, "events", self.connect_timeout)
-                self._state.wait(min(remaining, _common.POLL_SLICE_S))
-
-    def _send(self, frame: bytes, timeout: Optional[float]) -> None:
-        started = time.monotonic()
-        connect_deadline = started + self.connect_timeout
-        deadline = None if timeout is None else started + timeout
-        self._wait_events_up(connect_deadline)
-        with self._send_lock:
-            while True:
-                self._check_open()
-                try:
-                    self._intake.send(frame, zmq.NOBLOCK)
-                    return
-                except zmq.Again:
-                    pass
-                now = time.monotonic()
-                with self._state:
-                    intake_up = self._intake_up
-                if not intake_up and now >= connect_deadline:
-                    raise Unreachable(self.intake_endpoint, "intake", self.connect_timeout)
-                if deadline is not None and now >= deadline:
-                    # Not writable: the daemon pushes back (its backlog is full).
-                    raise TimeoutError(f"the daemon did not take the task within {timeout} s")
-                self._intake.poll(int(_common.POLL_SLICE_S * 1000), zmq.POLLOUT)
-
     def _send_cancel(self, task_id: str) -> None:
-        frame = protocol.encode_cancel(task_id)
-        if self._control is None:
-            self._send(frame, self.connect_timeout)
+        self._link.send_cancel(task_id)
+
+    def _wake(self) -> None:
+        """Interrupts the reader's poll (thread-safe: a pipe, not a ZeroMQ socket)."""
+        try:
+            os.write(self._wake_write, b"\0")
+        except BlockingIOError:  # the pipe is full: the reader is already due to wake
+            pass
+
+    def _deliver(self, frames: list[bytes]) -> None:
+        """Hands one events message to its task or RUNNERS request (reader thread)."""
+        event = _common.decode_frames(frames, self.counters)
+        if event is None:
             return
-        deadline = time.monotonic() + self.connect_timeout
-        with self._control_lock:
-            self._check_open()
-            while True:
-                while self._control.poll(0, zmq.POLLIN):
-                    change = _common.subscription_change(self._control.recv(zmq.NOBLOCK))
-                    if change is not None:
-                        self._control_subscribed = change
-                if self._control_subscribed:
-                    break
-                if time.monotonic() >= deadline:
-                    raise Unreachable(self.control_endpoint or "", "control", self.connect_timeout)
-                self._control.poll(int(_common.POLL_SLICE_S * 1000), zmq.POLLIN)
-            self._control.send(frame)
+        if event.kind == "runners":
+            with self._state:
+                if event.task_id in self._runners and self._runners[event.task_id] is None:
+                    self._runners[event.task_id] = event.report
+                    self._state.notify_all()
+                    return
+        with self._state:
+            task = self._tasks.get(event.task_id)
+        if task is None:
+            _common.note_unknown(event, self.counters)
+            return
+        if task._apply(event):
+            with self._state:
+                self._tasks.pop(event.task_id, None)
+
+    def _session_changed(self, session: Session, change: SessionChange) -> None:
+        """Applies a monitor event (reader thread). When the connection that carries the
+        events drops, every task sent over it fails with ConnectionLost: its EXITED can no
+        longer come. A task whose SUBMIT has not left yet stays, for the next connection."""
+        lost: list[Task] = []
+        with self._state:
+            if session.apply(change) and session is self._link.lossy:
+                self._losses += 1
+                unsent = self._link.unsent_keys()
+                for key in [key for key in self._tasks if key not in unsent]:
+                    lost.append(self._tasks.pop(key))
+                for key, answer in self._runners.items():
+                    if answer is None:
+                        self._runners[key] = ConnectionLost(
+                            session.endpoint, session.role, "the RUNNERS answer came"
+                        )
+            self._state.notify_all()
+        if lost:
+            self._link.tasks_lost([task.id.encode("ascii") for task in lost])
+            _common.log.warning(
+                "lost the connection to %s (%s socket): %d pending task(s) fail with ConnectionLost",
+                session.endpoint, session.role, len(lost),
+            )
+        for task in lost:
+            task._fail(ConnectionLost(session.endpoint, session.role, f"task {task.id} ended"))
 
     # ----- the reader thread -----
 
@@ -354,58 +360,13 @@ class Client:
 
     def _poll_forever(self) -> None:
         poller = zmq.Poller()
-        poller.register(self._events, zmq.POLLIN)
-        poller.register(self._intake_monitor, zmq.POLLIN)
-        poller.register(self._events_monitor, zmq.POLLIN)
-        poller.register(self._wake_in, zmq.POLLIN)
+        poller.register(self._wake_read, zmq.POLLIN)
+        self._link.register(poller)
         while True:
+            self._link.before_poll(poller)
             ready = dict(poller.poll())
-            if self._wake_in in ready:
-                return
-            if self._intake_monitor in ready:
-                self._read_monitor(self._intake_monitor, "intake")
-            if self._events_monitor in ready:
-                self._read_monitor(self._events_monitor, "events")
-            if self._events in ready:
-                self._read_events()
-
-    def _read_monitor(self, monitor: zmq.Socket, role: str) -> None:
-        while True:
-            try:
-                frames = monitor.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            up = _common.monitor_says_up(frames)
-            if up is None:
-                continue
-            with self._state:
-                if role == "intake":
-                    self._intake_up = up
-                else:
-                    self._events_up = up
-                self._state.notify_all()
-
-    def _read_events(self) -> None:
-        # Bounded, so that monitor events and close() are never starved by a busy stream.
-        for _ in range(1000):
-            try:
-                frames = self._events.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            event = _common.decode_frames(frames, self.counters)
-            if event is None:
-                continue
-            if event.kind == "runners":
-                with self._state:
-                    if event.task_id in self._runners:
-                        self._runners[event.task_id] = event.report
-                        self._state.notify_all()
-                        continue
-            with self._state:
-                task = self._tasks.get(event.task_id)
-            if task is None:
-                _common.note_unknown(event, self.counters)
-                continue
-            if task._apply(event):
-                with self._state:
-                    self._tasks.pop(event.task_id, None)
+            if self._wake_read in ready:
+                os.read(self._wake_read, 4096)
+                if self._closed:
+                    return
+            self._link.handle(ready)

@@ -50,6 +50,27 @@ def _set_key(text: str, key: str, value: str) -> str:
     return pattern.sub(lambda _: f"{key} = {value}", text, count=1)
 
 
+def _curve_table(key: Path, clients_allow: Path) -> str:
+    return f'\n[curve]\nkey = "{key}"\nclients_allow = "{clients_allow}"\n'
+
+
+class CurveFiles:
+    """Key files made by planctl keygen in `directory`: the daemon's pair, an allowed
+    client's pair (listed in the allow-list) and a stranger's pair (not listed)."""
+
+    def __init__(self, directory: Path) -> None:
+        planctl = BIN / "planctl"
+        _wait_for_binary(planctl)
+        for name in ("daemon", "client", "stranger"):
+            subprocess.run([str(planctl), "keygen", str(directory / name)], check=True, capture_output=True)
+        self.daemon_key = directory / "daemon.key"
+        self.daemon_pub = directory / "daemon.pub"
+        self.allow_list = directory / "clients.pub"
+        self.allow_list.write_text((directory / "client.pub").read_text())
+        self.client = planificador.CurveKeys.from_files(self.daemon_pub, directory / "client.key")
+        self.stranger = planificador.CurveKeys.from_files(self.daemon_pub, directory / "stranger.key")
+
+
 def _wait_for_binary(path: Path) -> None:
     # Another build may be relinking the binary; it comes back within seconds. A binary that
     # stays missing is an error, not a skip: a suite that tested nothing must not pass.
@@ -64,14 +85,20 @@ class Daemon:
     """One planificador process with a config derived from the shipped config.toml."""
 
     def __init__(self, name: str, control: bool = False, http: bool = False,
-                 token: Optional[str] = None, settings: Optional[dict[str, str]] = None) -> None:
+                 token: Optional[str] = None, settings: Optional[dict[str, str]] = None,
+                 curve: bool = False) -> None:
         """`http`: serve the HTTP API on a free loopback port (self.http_port), with bearer
-        `token` when given; `settings`: more [server]/[http]/[docker] keys as TOML values."""
+        `token` when given; `settings`: more [server]/[http]/[docker] keys as TOML values;
+        `curve`: a [curve] table with keys from planctl keygen (self.curve_files), whose
+        allowed client key this object's own clients use.
+
+        server.clients gets a free port too (self.clients)."""
         self.name = name
         self.dir = Path(tempfile.mkdtemp(prefix=f"plan-py-{name}-"))
         self.intake = f"tcp://127.0.0.1:{free_port()}"
         self.events = f"tcp://127.0.0.1:{free_port()}"
         self.control: Optional[str] = f"tcp://127.0.0.1:{free_port()}" if control else None
+        self.clients = f"tcp://127.0.0.1:{free_port()}"
         self.executor = f"pyclient-{name}-{os.getpid()}"
         self.config = self.dir / "config.toml"
         self.log_path = self.dir / "daemon.log"
@@ -94,6 +121,13 @@ class Daemon:
             text = _set_key(text, "token_file", f'"{token_path}"')
         for key, value in (settings or {}).items():
             text = _set_key(text, key, value)
+        text = _set_key(text, "clients", f'"{self.clients}"')
+        self.curve_files: Optional[CurveFiles] = None
+        if curve:
+            keys = self.dir / "keys"
+            keys.mkdir()
+            self.curve_files = CurveFiles(keys)
+            text += _curve_table(self.curve_files.daemon_key, self.curve_files.allow_list)
         self.config.write_text(text)
 
     def start(self, wait_task: bool = True) -> None:
@@ -107,7 +141,7 @@ class Daemon:
         )
         if check.returncode != 0:
             raise AssertionError(f"--check-config failed: {check.stdout}{check.stderr}")
-        log = open(self.log_path, "wb")
+        log = open(self.log_path, "ab")  # a restart (after kill()) keeps the first run's log
         self.process = subprocess.Popen(
             [str(binary), "--config", str(self.config)], stdout=log, stderr=subprocess.STDOUT
         )
@@ -117,11 +151,26 @@ class Daemon:
         else:
             self._wait_http()
 
+    def _curve(self, kwargs: dict[str, object]) -> dict[str, object]:
+        if self.curve_files is not None:
+            kwargs.setdefault("curve", self.curve_files.client)
+        return kwargs
+
     def client(self, **kwargs: object) -> planificador.Client:
-        return planificador.Client(self.intake, self.events, self.control, **kwargs)  # type: ignore[arg-type]
+        """A Client over SPEC's sockets."""
+        return planificador.Client(self.intake, self.events, self.control, **self._curve(kwargs))  # type: ignore[arg-type]
 
     def async_client(self, **kwargs: object) -> planificador.AsyncClient:
-        return planificador.AsyncClient(self.intake, self.events, self.control, **kwargs)  # type: ignore[arg-type]
+        """An AsyncClient over SPEC's sockets."""
+        return planificador.AsyncClient(self.intake, self.events, self.control, **self._curve(kwargs))  # type: ignore[arg-type]
+
+    def endpoint_client(self, **kwargs: object) -> planificador.Client:
+        """A Client over the client endpoint (server.clients)."""
+        return planificador.Client(endpoint=self.clients, **self._curve(kwargs))  # type: ignore[arg-type]
+
+    def async_endpoint_client(self, **kwargs: object) -> planificador.AsyncClient:
+        """An AsyncClient over the client endpoint (server.clients)."""
+        return planificador.AsyncClient(endpoint=self.clients, **self._curve(kwargs))  # type: ignore[arg-type]
 
     def _wait_ready(self) -> None:
         """Ready is answering a trivial task; warm containers may take a while at first."""
@@ -167,6 +216,13 @@ class Daemon:
             time.sleep(0.2)
         raise AssertionError(f"the daemon did not serve HTTP: {last}\n{self.log_tail()}")
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash: its containers stay until a start() with the same config
+        sweeps them (the instance is named after state_dir and intake)."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
     def stop(self) -> int:
         """SIGTERM and the exit status (the test asserts it is 0)."""
         assert self.process is not None
@@ -189,8 +245,9 @@ class Daemon:
             return "(no log)"
 
 
-def start_daemon(name: str, control: bool = False) -> Daemon:
-    daemon = Daemon(name, control)
+def start_daemon(name: str, control: bool = False, **options: object) -> Daemon:
+    """A started Daemon (see Daemon for the options); nothing is left behind on failure."""
+    daemon = Daemon(name, control, **options)  # type: ignore[arg-type]
     try:
         daemon.start()
     except BaseException:

@@ -32,9 +32,9 @@ class ReadmeExamples(unittest.TestCase):
         self.assertEqual(len(examples), 4, "expected the sync, streaming, runners and asyncio examples")
         for code, expected in examples:
             with self.subTest(example=code.splitlines()[0]):
-                # The examples use the default endpoints; this daemon listens elsewhere.
+                # The examples use the default endpoint; this daemon listens elsewhere.
                 self.assertIn("Client()", code)
-                code = code.replace("Client()", f"Client({DAEMON.intake!r}, {DAEMON.events!r})")
+                code = code.replace("Client()", f"Client(endpoint={DAEMON.clients!r})")
                 printed = io.StringIO()
                 with contextlib.redirect_stdout(printed):
                     exec(compile(code, str(README), "exec"), {"__name__": "__readme__"})

@@ -70,7 +70,7 @@ rm -rf "$asan_build/test-results"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir "$asan_build" --output-on-failure --timeout 600 -j2 -L unit
 
-step "scheduler, transport, worker link and pool under thread sanitizer"
+step "scheduler, client outbox, transport, daemon wiring, worker link and pool under thread sanitizer"
 cmake -S "$top" -B "$tsan_build" -DCMAKE_BUILD_TYPE=Debug -DPLANIFICADOR_WERROR=ON \
   -DPLANIFICADOR_SANITIZE=thread >/dev/null
 cmake --build "$tsan_build" -j"$jobs" --target thread_tests
@@ -79,7 +79,7 @@ rm -rf "$tsan_build/test-results"
 PLANIFICADOR_HELPER="$build/bin/planificador-sandboxd" \
   TSAN_OPTIONS="halt_on_error=1 suppressions=$top/tests/tsan.supp" \
   ctest --test-dir "$tsan_build" --output-on-failure --timeout 900 \
-  -R '^(unit_sched\..*|integration_transport|integration_worker_link|integration_pool)$'
+  -R '^(unit_sched\..*|unit_client_outbox\..*|integration_transport|integration_daemon_fake|integration_worker_link|integration_pool)$'
 
 step "release build and format check"
 cmake -S "$top" -B "$release_build" -DCMAKE_BUILD_TYPE=Release -DPLANIFICADOR_TESTS=OFF >/dev/null

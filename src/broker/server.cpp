@@ -73,6 +73,8 @@ class Loop {
 
  private:
   void poll_once();
+  Time poll_wait();
+  void tick_if_due();
   void note_stall(Time polled_at, Time wait);
   void read_clients(zmq::socket_t& socket, bool intake);
   void read_client_endpoint();
@@ -118,15 +120,8 @@ void Loop::poll_once() {
       m_sockets.clients ? add(m_sockets.clients->handle(), 0,
                               static_cast<short>(m_broker.accepting_intake() ? ZMQ_POLLIN : 0))
                         : items.size();
-  const bool clients_pending = m_broker.clients().has_pending();
-  if (m_sockets.clients) {
-    m_broker.clients().clear_signal();
-    add(nullptr, m_broker.clients().fd(), ZMQ_POLLIN);
-  }
-  auto wait = std::max(m_next_tick - m_now, Time{0});
-  if (clients_pending) {
-    wait = std::min(wait, k_busy_client_retry);
-  }
+  add(nullptr, m_broker.clients().fd(), ZMQ_POLLIN);  // a frame queued for a client
+  const Time wait = poll_wait();
   zmq::poll(items.data(), count, wait);
   const Time polled_at = m_now;
   m_now = clock_now();
@@ -142,13 +137,24 @@ void Loop::poll_once() {
   if (ready(intake)) read_clients(m_sockets.intake, true);
   if (ready(control)) read_clients(*m_sockets.control, false);
   if (ready(clients)) read_client_endpoint();
+  tick_if_due();
+  deliver_link();
+  send_events();
+  send_to_clients();
+}
+
+// Until the next tick, or sooner while a client connection's frames wait for its pipe.
+Time Loop::poll_wait() {
+  m_broker.clients().clear_signal();
+  const Time wait = std::max(m_next_tick - m_now, Time{0});
+  return m_broker.clients().has_pending() ? std::min(wait, k_busy_client_retry) : wait;
+}
+
+void Loop::tick_if_due() {
   if (m_now >= m_next_tick) {
     m_broker.on_tick(m_now);
     m_next_tick = m_now + m_broker.tick_interval();
   }
-  deliver_link();
-  send_events();
-  send_to_clients();
 }
 
 // A round lasts the poll's timeout and a little work. Much longer, and the broker was not

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <unistd.h>
 #include <utility>
@@ -38,6 +39,8 @@ constexpr std::size_t k_client_frames_read_bound = 4096;
 
 }  // namespace
 
+struct PollRound;
+
 struct Transport::Impl {
   zmq::context_t context{1};
   zmq::socket_t intake{context, zmq::socket_type::pull};
@@ -62,9 +65,8 @@ struct Transport::Impl {
   void receive_clients(FrameHandler& handler);
   void send_queued();
   void send_to_clients(FrameHandler& handler);
-  [[nodiscard]] bool pending() const {
-    return !queue->empty() || (outbox != nullptr && outbox->has_pending());
-  }
+  [[nodiscard]] PollRound poll_items(bool draining, bool accepting);
+  void serve(PollRound& round, FrameHandler& handler, std::chrono::milliseconds timeout);
 };
 
 Result<std::string> Transport::Impl::attach(zmq::socket_t& socket, const std::string& endpoint,
@@ -257,6 +259,72 @@ void Transport::Impl::send_queued() {
   }
 }
 
+// The poll items of one round, and where the optional sockets' items are.
+struct PollRound {
+  std::vector<zmq::pollitem_t> items;
+  std::size_t control = 0;  // == clients when there is no control item
+  std::size_t clients = 0;
+  std::size_t zap = 0;
+
+  [[nodiscard]] bool ready(std::size_t index, short event) const {
+    return index < items.size() && (items[index].revents & event) != 0;
+  }
+};
+
+// Items 0–3: the wakeup, the queue's signal, events (POLLOUT while frames wait) and intake
+// (POLLIN while the handler accepts and the queue has room); then control, the client
+// endpoint and the outbox's signal, and the ZAP handler, each when there is one.
+PollRound Transport::Impl::poll_items(bool draining, bool accepting) {
+  const bool pending = !queue->empty();
+  const bool read_intake = accepting && queue->has_room();
+  PollRound round;
+  round.items = {
+      {nullptr, wakeup.fd(), ZMQ_POLLIN, 0},
+      {nullptr, queue->fd(), ZMQ_POLLIN, 0},
+      {events.handle(), 0, static_cast<short>(pending ? ZMQ_POLLOUT : 0), 0},
+      {intake.handle(), 0, static_cast<short>(read_intake ? ZMQ_POLLIN : 0), 0},
+  };
+  round.control = round.items.size();
+  if (control && !draining) {
+    round.items.push_back({control->handle(), 0, ZMQ_POLLIN, 0});
+  }
+  round.clients = round.items.size();
+  if (clients) {
+    const bool read_clients = accepting && outbox->size() < k_client_frames_read_bound;
+    round.items.push_back(
+        {clients->handle(), 0, static_cast<short>(read_clients ? ZMQ_POLLIN : 0), 0});
+    round.items.push_back({nullptr, outbox->fd(), ZMQ_POLLIN, 0});
+  }
+  round.zap = zap ? round.items.size() : std::numeric_limits<std::size_t>::max();
+  if (zap) {
+    round.items.push_back({zap->socket().handle(), 0, ZMQ_POLLIN, 0});
+  }
+  return round;
+}
+
+void Transport::Impl::serve(PollRound& round, FrameHandler& handler,
+                            std::chrono::milliseconds timeout) {
+  zmq::poll(round.items, timeout);
+  if (round.ready(2, ZMQ_POLLOUT)) {
+    send_queued();
+  }
+  if (round.ready(round.zap, ZMQ_POLLIN)) {
+    zap->serve();
+  }
+  if (round.ready(3, ZMQ_POLLIN)) {
+    receive(intake, Source::intake, handler, true);
+  }
+  if (round.control < round.clients && round.ready(round.control, ZMQ_POLLIN)) {
+    receive(*control, Source::control, handler, false);
+  }
+  if (clients) {
+    if (round.ready(round.clients, ZMQ_POLLIN)) {
+      receive_clients(handler);
+    }
+    send_to_clients(handler);
+  }
+}
+
 void Transport::run(FrameHandler& handler) {
   auto& impl = *m_impl;
   std::optional<std::chrono::steady_clock::time_point> deadline;
@@ -267,10 +335,9 @@ void Transport::run(FrameHandler& handler) {
       impl.outbox->clear_signal();
     }
     const bool stopping = impl.stopping.load();
-    const bool pending = !impl.queue->empty();
     const bool clients_pending = impl.clients && impl.outbox->has_pending();
     if (stopping) {
-      if (!pending && !clients_pending) {
+      if (impl.queue->empty() && !clients_pending) {
         break;
       }
       const auto now = std::chrono::steady_clock::now();
@@ -282,53 +349,13 @@ void Transport::run(FrameHandler& handler) {
         break;
       }
     }
-    const bool accepting = !stopping && handler.accepting();
-    const bool read_intake = accepting && impl.queue->has_room();
-    std::vector<zmq::pollitem_t> items{
-        {nullptr, impl.wakeup.fd(), ZMQ_POLLIN, 0},
-        {nullptr, impl.queue->fd(), ZMQ_POLLIN, 0},
-        {impl.events.handle(), 0, static_cast<short>(pending ? ZMQ_POLLOUT : 0), 0},
-        {impl.intake.handle(), 0, static_cast<short>(read_intake ? ZMQ_POLLIN : 0), 0},
-    };
-    const std::size_t control_item = items.size();
-    if (impl.control && !stopping) {
-      items.push_back({impl.control->handle(), 0, ZMQ_POLLIN, 0});
-    }
-    const std::size_t clients_item = items.size();
-    if (impl.clients) {
-      const bool read_clients = accepting && impl.outbox->size() < k_client_frames_read_bound;
-      items.push_back(
-          {impl.clients->handle(), 0, static_cast<short>(read_clients ? ZMQ_POLLIN : 0), 0});
-      items.push_back({nullptr, impl.outbox->fd(), ZMQ_POLLIN, 0});
-    }
-    const std::size_t zap_item = items.size();
-    if (impl.zap) {
-      items.push_back({impl.zap->socket().handle(), 0, ZMQ_POLLIN, 0});
-    }
+    auto round = impl.poll_items(stopping, !stopping && handler.accepting());
     auto timeout = stopping ? std::chrono::milliseconds(100) : std::chrono::milliseconds(-1);
     if (clients_pending) {
       timeout = k_busy_client_retry;
     }
     try {
-      zmq::poll(items, timeout);
-      if ((items[2].revents & ZMQ_POLLOUT) != 0) {
-        impl.send_queued();
-      }
-      if (impl.zap && (items[zap_item].revents & ZMQ_POLLIN) != 0) {
-        impl.zap->serve();
-      }
-      if ((items[3].revents & ZMQ_POLLIN) != 0) {
-        impl.receive(impl.intake, Source::intake, handler, true);
-      }
-      if (control_item < clients_item && (items[control_item].revents & ZMQ_POLLIN) != 0) {
-        impl.receive(*impl.control, Source::control, handler, false);
-      }
-      if (impl.clients) {
-        if ((items[clients_item].revents & ZMQ_POLLIN) != 0) {
-          impl.receive_clients(handler);
-        }
-        impl.send_to_clients(handler);
-      }
+      impl.serve(round, handler, timeout);
     } catch (const zmq::error_t& error) {
       if (error.num() != EINTR) {
         spdlog::error("transport: {}", error.what());

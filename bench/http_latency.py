@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
-"""What the HTTP intake costs over ZeroMQ's, measured in one run against one daemon.
+"""What the HTTP intake and the client endpoint cost over SPEC's sockets, in one run
+against one daemon.
 
 One daemon (the shipped config.toml with [http] on and the bash runner's isolation "fast")
 runs `exec /bin/true` on the bash runner:
   latency, one task at a time, back to back, for each way in:
     zmq SUBMIT          raw PUSH/PULL sockets, SUBMIT -> EXITED
     zmq SUBMIT_EXT      raw sockets, SUBMIT_EXT {} -> REPORT, EXITED (what HTTP does inside)
-    Client.run()        the Python client (SUBMIT_EXT, REPORT awaited)
+    endpoint SUBMIT_EXT the same over one raw DEALER on the client endpoint (server.clients)
+    Client.run()        the Python client over SPEC's sockets (SUBMIT_EXT, REPORT awaited)
+    Client.run() endpoint  the Python client as it is by default, on the client endpoint
     http json           POST /v1/run on one kept-alive http.client connection
     http stream         the same with Accept: text/event-stream, read to its `exit` event
   The ways take turns in --rounds rounds, so that a drift of the machine shows in all of
@@ -75,17 +78,23 @@ def workers_of(config_text: str) -> int:
 # ----- ways in -----
 
 class Zmq:
-    """Raw intake PUSH and events PULL sockets (the only events consumer while open)."""
+    """Raw intake PUSH and events PULL sockets (the only events consumer while open), or
+    with `dealer` one DEALER on the client endpoint for both."""
 
-    def __init__(self, daemon: _daemon.Daemon, ext: bool) -> None:
+    def __init__(self, daemon: _daemon.Daemon, ext: bool, dealer: bool = False) -> None:
         self.ext = ext
         self.ctx = zmq.Context()
-        self.push = self.ctx.socket(zmq.PUSH)
-        self.push.setsockopt(zmq.LINGER, 0)
-        self.push.connect(daemon.intake)
-        self.pull = self.ctx.socket(zmq.PULL)
-        self.pull.setsockopt(zmq.LINGER, 0)
-        self.pull.connect(daemon.events)
+        if dealer:
+            self.push = self.pull = self.ctx.socket(zmq.DEALER)
+            self.push.setsockopt(zmq.LINGER, 0)
+            self.push.connect(daemon.clients)
+        else:
+            self.push = self.ctx.socket(zmq.PUSH)
+            self.push.setsockopt(zmq.LINGER, 0)
+            self.push.connect(daemon.intake)
+            self.pull = self.ctx.socket(zmq.PULL)
+            self.pull.setsockopt(zmq.LINGER, 0)
+            self.pull.connect(daemon.events)
         self.poller = zmq.Poller()
         self.poller.register(self.pull, zmq.POLLIN)
 
@@ -127,8 +136,8 @@ class Zmq:
 
 
 class PyClient:
-    def __init__(self, daemon: _daemon.Daemon) -> None:
-        self.client = daemon.client()
+    def __init__(self, daemon: _daemon.Daemon, endpoint: bool = False) -> None:
+        self.client = daemon.endpoint_client() if endpoint else daemon.client()
 
     def run_one(self) -> None:
         result = self.client.run(IMAGE.decode(), CODE, timeout=TIMEOUT_S)
@@ -176,7 +185,9 @@ class Http:
 WAYS = {
     "zmq SUBMIT -> EXITED": lambda d: Zmq(d, ext=False),
     "zmq SUBMIT_EXT -> EXITED": lambda d: Zmq(d, ext=True),
+    "endpoint SUBMIT_EXT -> EXITED": lambda d: Zmq(d, ext=True, dealer=True),
     "Client.run()": PyClient,
+    "Client.run() endpoint": lambda d: PyClient(d, endpoint=True),
     "http POST /v1/run json": Http,
     "http POST /v1/run stream": lambda d: Http(d, stream=True),
 }
@@ -310,6 +321,9 @@ def main() -> int:
     print(f"http json p50 - zmq SUBMIT p50     = {ms(http_json - p50['zmq SUBMIT -> EXITED'])} ms")
     print(f"http json p50 - Client.run() p50   = {ms(http_json - p50['Client.run()'])} ms")
     print(f"http stream p50 - http json p50    = {ms(p50['http POST /v1/run stream'] - http_json)} ms")
+    endpoint = p50["endpoint SUBMIT_EXT -> EXITED"]
+    print(f"endpoint p50 - zmq SUBMIT_EXT p50  = {ms(endpoint - p50['zmq SUBMIT_EXT -> EXITED'])} ms")
+    print(f"Client.run() endpoint - SPEC p50   = {ms(p50['Client.run() endpoint'] - p50['Client.run()'])} ms")
     print(f"http / zmq throughput              = {http_rate / zmq_rate:6.2f}")
     return 0
 

@@ -56,8 +56,8 @@ struct Daemon {
                      control ? transport->control_endpoint() : "");
   }
   // A DEALER on the client endpoint.
-  ZmqClient dealer(int receive_hwm = 1000) const {
-    return ZmqClient(ClientEndpoint{transport->clients_endpoint(), receive_hwm});
+  ZmqClient dealer(int receive_hwm = 1000, int receive_buffer = 0) const {
+    return ZmqClient(ClientEndpoint{transport->clients_endpoint(), receive_hwm, receive_buffer});
   }
 
   config::Config config;
@@ -317,15 +317,19 @@ TEST(DaemonFake, ClientConnectionGoneCancelsItsTasks) {
   EXPECT_EQ(next.collect_one(id, k_wait).out, "fine\n");
 }
 
-// A connection that does not read fills its own queue and holds up its own task only.
+// A connection that does not read fills its own queue and holds up its own task only. The
+// flood outgrows what the kernel buffers between the two (the client's receive buffer is
+// fixed at 64 KiB; the daemon's send buffer grows to tcp_wmem's 4 MiB at most).
 TEST(DaemonFake, SlowClientHoldsUpOnlyItsOwnTasksAndLosesNothing) {
   constexpr std::size_t k_queue = 16;
-  constexpr std::size_t k_chunks = 400;
+  constexpr std::size_t k_chunks = 2000;
+  constexpr std::size_t k_chunk = 4000;
   Daemon daemon(2, 1000, k_queue);
-  auto slow = daemon.dealer(4);
+  auto slow = daemon.dealer(4, 65536);
   auto quick = daemon.dealer();
   const auto flood = make_id("flood");
-  slow.send(submit(flood, "flood " + std::to_string(k_chunks) + " 1000\nprint(end)\n"));
+  slow.send(submit(flood, "flood " + std::to_string(k_chunks) + " " + std::to_string(k_chunk) +
+                              "\nprint(end)\n"));
   ASSERT_TRUE(wait_until([&] { return daemon.outbox.size() >= k_queue; }, k_wait));
   EXPECT_EQ(daemon.scheduler->running(), 1U) << "the flood's worker waits";
   const auto id = make_id("quick");
@@ -335,9 +339,9 @@ TEST(DaemonFake, SlowClientHoldsUpOnlyItsOwnTasksAndLosesNothing) {
   EXPECT_LE(daemon.outbox.size(), k_queue + 1) << "the slow connection's queue is bounded";
   const auto events = slow.collect_one(flood, 60s);
   ASSERT_EQ(events.exit_code, 0);
-  ASSERT_EQ(events.out.size(), k_chunks * 1000 + 4);
+  ASSERT_EQ(events.out.size(), k_chunks * k_chunk + 4);
   for (std::size_t chunk = 0; chunk < k_chunks; ++chunk) {
-    ASSERT_EQ(events.out[chunk * 1000], static_cast<char>('a' + chunk % 26)) << chunk;
+    ASSERT_EQ(events.out[chunk * k_chunk], static_cast<char>('a' + chunk % 26)) << chunk;
   }
   EXPECT_TRUE(events.out.ends_with("end\n"));
   EXPECT_EQ(daemon.outbox.discarded(), 0U);

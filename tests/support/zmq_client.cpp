@@ -35,6 +35,9 @@ ZmqClient::ZmqClient(const ClientEndpoint& endpoint)
     : m_intake(m_context, zmq::socket_type::dealer), m_inbound(&m_intake) {
   m_intake.set(zmq::sockopt::linger, 1000);
   m_intake.set(zmq::sockopt::rcvhwm, endpoint.receive_hwm);
+  if (endpoint.receive_buffer != 0) {
+    m_intake.set(zmq::sockopt::rcvbuf, endpoint.receive_buffer);
+  }
   m_intake.connect(endpoint.endpoint);
 }
 

@@ -37,6 +37,9 @@ struct TaskEvents {
 struct ClientEndpoint {
   std::string endpoint;
   int receive_hwm = 1000;  // ZMQ_RCVHWM: frames ZeroMQ holds for a client that does not read
+  // ZMQ_RCVBUF, when not 0: a fixed kernel receive buffer instead of one that grows (up to
+  // tcp_rmem's maximum, 32 MiB here) while the client does not read.
+  int receive_buffer = 0;
 };
 
 class ZmqClient {
